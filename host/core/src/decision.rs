@@ -1,0 +1,322 @@
+//! What a plugin answers about a container: a verdict and typed hardening mutations.
+//!
+//! The Wasm runtime converts a plugin's WIT `decision` into these types and calls
+//! [`Decision::validate`], so the engine, the audit log and `bulkhead eval` only ever see decisions
+//! that can be applied as written. The same types are the JSON of case files (kebab-case, unknown
+//! fields rejected).
+
+mod capability;
+mod seccomp;
+
+use serde::{Deserialize, Serialize};
+
+pub use capability::Capability;
+pub use seccomp::{
+    KNOWN_ARCHITECTURES, SeccompAction, SeccompArg, SeccompOperator, SeccompProfile, SeccompSyscall,
+};
+
+use crate::error::Error;
+use crate::view::Mount;
+
+/// Whether the container may run. JSON: `"allow"` or `{"deny": "reason"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// The container may run (with the decision's mutations applied).
+    #[default]
+    Allow,
+    /// The container is refused; the reason reaches the CRI caller and the audit log.
+    Deny(String),
+}
+
+/// A plugin's whole answer for one container at one decision point.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Decision {
+    /// Allow or deny.
+    #[serde(default)]
+    pub verdict: Verdict,
+    /// Hardening to apply, in the plugin's order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mutations: Vec<Mutation>,
+}
+
+/// A resource limit (OCI `POSIXRlimit`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Rlimit {
+    /// Limit name, e.g. `RLIMIT_NOFILE`.
+    pub kind: String,
+    /// Hard limit.
+    pub hard: u64,
+    /// Soft limit (at most `hard`).
+    pub soft: u64,
+}
+
+/// A request to mount a secret by name; the host checks grants and materializes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SecretMount {
+    /// Secret name in the operator's provider (never the value).
+    pub secret: String,
+    /// Absolute file path inside the container.
+    pub target: String,
+    /// File mode (0o400 when not given).
+    #[serde(default = "default_secret_mode")]
+    pub mode: u32,
+}
+
+fn default_secret_mode() -> u32 {
+    0o400
+}
+
+/// One hardening change. Every variant moves toward safety: capability sets only shrink and
+/// flags can only be switched on, which is what lets the engine merge several plugins' answers.
+///
+/// JSON is externally tagged: `{"drop-capabilities": ["CAP_NET_RAW"]}`, `"set-no-new-privileges"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mutation {
+    /// Remove these capabilities from every set.
+    DropCapabilities(Vec<Capability>),
+    /// Remove every capability not listed from every set.
+    KeepOnlyCapabilities(Vec<Capability>),
+    /// Apply this seccomp profile.
+    SetSeccomp(SeccompProfile),
+    /// Turn `no_new_privileges` on.
+    SetNoNewPrivileges,
+    /// Make the root filesystem read-only.
+    SetReadonlyRootfs,
+    /// Add or replace an environment variable.
+    AddEnv {
+        /// Variable name.
+        name: String,
+        /// Value.
+        value: String,
+    },
+    /// Add or replace a container annotation.
+    AddAnnotation {
+        /// Annotation key.
+        key: String,
+        /// Value.
+        value: String,
+    },
+    /// Add a resource limit.
+    AddRlimit(Rlimit),
+    /// Add a mount.
+    AddMount(Mount),
+    /// Mount a granted secret.
+    MountSecret(SecretMount),
+}
+
+/// rlimit names the OCI runtime accepts.
+pub const KNOWN_RLIMITS: &[&str] = &[
+    "RLIMIT_AS",
+    "RLIMIT_CORE",
+    "RLIMIT_CPU",
+    "RLIMIT_DATA",
+    "RLIMIT_FSIZE",
+    "RLIMIT_LOCKS",
+    "RLIMIT_MEMLOCK",
+    "RLIMIT_MSGQUEUE",
+    "RLIMIT_NICE",
+    "RLIMIT_NOFILE",
+    "RLIMIT_NPROC",
+    "RLIMIT_RSS",
+    "RLIMIT_RTPRIO",
+    "RLIMIT_RTTIME",
+    "RLIMIT_SIGPENDING",
+    "RLIMIT_STACK",
+];
+
+impl Decision {
+    /// A decision that allows the container and changes nothing.
+    pub fn allow() -> Decision {
+        Decision::default()
+    }
+
+    /// A decision that refuses the container for `reason`.
+    pub fn deny(reason: impl Into<String>) -> Decision {
+        Decision {
+            verdict: Verdict::Deny(reason.into()),
+            mutations: Vec::new(),
+        }
+    }
+
+    /// True when the verdict is [`Verdict::Deny`].
+    pub fn is_deny(&self) -> bool {
+        matches!(self.verdict, Verdict::Deny(_))
+    }
+
+    /// Checks every mutation (see [`Mutation::validate`]).
+    pub fn validate(&self) -> Result<(), Error> {
+        self.mutations.iter().try_for_each(Mutation::validate)
+    }
+}
+
+impl Mutation {
+    /// The kebab-case name of the variant, as in JSON and the WIT.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Mutation::DropCapabilities(_) => "drop-capabilities",
+            Mutation::KeepOnlyCapabilities(_) => "keep-only-capabilities",
+            Mutation::SetSeccomp(_) => "set-seccomp",
+            Mutation::SetNoNewPrivileges => "set-no-new-privileges",
+            Mutation::SetReadonlyRootfs => "set-readonly-rootfs",
+            Mutation::AddEnv { .. } => "add-env",
+            Mutation::AddAnnotation { .. } => "add-annotation",
+            Mutation::AddRlimit(_) => "add-rlimit",
+            Mutation::AddMount(_) => "add-mount",
+            Mutation::MountSecret(_) => "mount-secret",
+        }
+    }
+
+    /// Checks what the types cannot express: a well-formed seccomp profile, known rlimit names,
+    /// absolute paths, plain environment names and secret names. A mutation that passes can be
+    /// applied without further interpretation.
+    pub fn validate(&self) -> Result<(), Error> {
+        let fail = |reason: String| {
+            Err(Error::InvalidMutation {
+                mutation: self.kind(),
+                reason,
+            })
+        };
+        match self {
+            Mutation::DropCapabilities(_)
+            | Mutation::KeepOnlyCapabilities(_)
+            | Mutation::SetNoNewPrivileges
+            | Mutation::SetReadonlyRootfs => Ok(()),
+            Mutation::SetSeccomp(profile) => profile.validate(),
+            Mutation::AddEnv { name, .. } => {
+                if name.is_empty() || name.contains('=') || name.contains('\0') {
+                    return fail(format!(
+                        "environment name {name:?} must be non-empty without `=`"
+                    ));
+                }
+                Ok(())
+            }
+            Mutation::AddAnnotation { key, .. } => {
+                if key.is_empty() {
+                    return fail("annotation key must not be empty".into());
+                }
+                Ok(())
+            }
+            Mutation::AddRlimit(limit) => {
+                if !KNOWN_RLIMITS.contains(&limit.kind.as_str()) {
+                    return fail(format!("unknown rlimit `{}`", limit.kind));
+                }
+                if limit.soft > limit.hard {
+                    return fail(format!(
+                        "soft limit {} is above hard limit {}",
+                        limit.soft, limit.hard
+                    ));
+                }
+                Ok(())
+            }
+            Mutation::AddMount(mount) => {
+                if !mount.destination.starts_with('/') {
+                    return fail(format!(
+                        "destination {:?} must be absolute",
+                        mount.destination
+                    ));
+                }
+                Ok(())
+            }
+            Mutation::MountSecret(secret) => {
+                let plain = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
+                if secret.secret.is_empty() || !secret.secret.bytes().all(plain) {
+                    return fail(format!(
+                        "secret name {:?} must be non-empty letters, digits, `-`, `_` or `.`",
+                        secret.secret
+                    ));
+                }
+                if !secret.target.starts_with('/') || secret.target.split('/').any(|c| c == "..") {
+                    return fail(format!(
+                        "target {:?} must be absolute without `..`",
+                        secret.target
+                    ));
+                }
+                if secret.mode > 0o777 {
+                    return fail(format!("mode {:o} is not a permission mode", secret.mode));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_json_is_allow() {
+        let d: Decision = serde_json::from_str("{}").unwrap();
+        assert_eq!(d, Decision::allow());
+        let d: Decision = serde_json::from_str(r#"{"verdict":{"deny":"no"}}"#).unwrap();
+        assert_eq!(d, Decision::deny("no"));
+    }
+
+    #[test]
+    fn mutations_use_kebab_case_tags() {
+        let d: Decision = serde_json::from_str(
+            r#"{"verdict":"allow","mutations":[{"drop-capabilities":["NET_RAW"]},"set-no-new-privileges",
+                {"add-env":{"name":"A","value":"b"}},{"mount-secret":{"secret":"db","target":"/run/db"}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            d.mutations[0],
+            Mutation::DropCapabilities(vec![Capability::NetRaw])
+        );
+        assert_eq!(d.mutations[1], Mutation::SetNoNewPrivileges);
+        assert!(matches!(&d.mutations[3], Mutation::MountSecret(s) if s.mode == 0o400));
+        assert_eq!(d.validate(), Ok(()));
+    }
+
+    #[test]
+    fn unknown_fields_and_capabilities_are_rejected() {
+        assert!(serde_json::from_str::<Decision>(r#"{"verdikt":"allow"}"#).is_err());
+        let err = serde_json::from_str::<Decision>(
+            r#"{"mutations":[{"drop-capabilities":["CAP_NOPE"]}]}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("CAP_NOPE"), "{err}");
+    }
+
+    #[test]
+    fn rlimit_rules() {
+        let m = |kind: &str, soft, hard| {
+            Mutation::AddRlimit(Rlimit {
+                kind: kind.into(),
+                hard,
+                soft,
+            })
+        };
+        assert_eq!(m("RLIMIT_NOFILE", 10, 20).validate(), Ok(()));
+        assert!(m("RLIMIT_FILES", 10, 20).validate().is_err());
+        assert!(m("RLIMIT_NOFILE", 30, 20).validate().is_err());
+    }
+
+    #[test]
+    fn secret_and_env_rules() {
+        let secret = |name: &str, target: &str| {
+            Mutation::MountSecret(SecretMount {
+                secret: name.into(),
+                target: target.into(),
+                mode: 0o400,
+            })
+        };
+        assert_eq!(secret("db-password", "/run/secrets/db").validate(), Ok(()));
+        assert!(secret("../etc", "/run/x").validate().is_err());
+        assert!(secret("db", "run/x").validate().is_err());
+        assert!(secret("db", "/run/../etc/shadow").validate().is_err());
+        let env = Mutation::AddEnv {
+            name: "A=B".into(),
+            value: String::new(),
+        };
+        assert_eq!(
+            env.validate().unwrap_err().to_string(),
+            "invalid add-env mutation: environment name \"A=B\" must be non-empty without `=`"
+        );
+    }
+}
