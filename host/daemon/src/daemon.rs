@@ -1,0 +1,143 @@
+//! `bulkhead run`: load the configuration, check the sockets, then keep an NRI session with
+//! containerd alive until asked to stop.
+
+use std::fs;
+use std::future::Future;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use bulkhead_core::config::Config;
+use bulkhead_core::event::EventMask;
+
+use crate::nri::{self, ObserveOnly, Registration};
+
+/// Reads and validates a configuration file; errors name the file.
+pub fn load_config(path: &Path) -> anyhow::Result<Config> {
+    let text = fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    Config::from_toml(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+/// Checks that `path` is an existing unix socket; the error names the path and where it was set.
+pub fn check_socket(path: &Path, setting: &str) -> anyhow::Result<()> {
+    let metadata = match fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            bail!("{} ({setting}) does not exist", path.display())
+        }
+        Err(error) => bail!("{} ({setting}) cannot be read: {error}", path.display()),
+    };
+    if !metadata.file_type().is_socket() {
+        bail!("{} ({setting}) is not a unix socket", path.display());
+    }
+    Ok(())
+}
+
+/// Runs the daemon with `config` until `shutdown` resolves.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    check_socket(&config.nri.socket, "--nri-socket / nri.socket")?;
+    check_socket(
+        &config.containerd.socket,
+        "--containerd-socket / containerd.socket",
+    )?;
+    let registration = Registration {
+        socket: config.nri.socket.clone(),
+        name: config.nri.plugin_name.clone(),
+        index: config.nri.plugin_index.clone(),
+        events: EventMask::all(),
+    };
+    tracing::info!(
+        nri_socket = %registration.socket.display(),
+        containerd_socket = %config.containerd.socket.display(),
+        plugin = %registration.name,
+        index = %registration.index,
+        "starting"
+    );
+    nri::run(&registration, Arc::new(ObserveOnly), shutdown)
+        .await
+        .context("NRI session with the runtime ended")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Overrides from the command line, applied on top of the configuration file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--nri-socket`.
+    pub nri_socket: Option<PathBuf>,
+    /// `--containerd-socket`.
+    pub containerd_socket: Option<PathBuf>,
+    /// `--log-format`.
+    pub log_format: Option<bulkhead_core::config::LogFormat>,
+}
+
+impl Overrides {
+    /// Applies the overrides and re-validates.
+    pub fn apply(self, mut config: Config) -> anyhow::Result<Config> {
+        if let Some(socket) = self.nri_socket {
+            config.nri.socket = socket;
+        }
+        if let Some(socket) = self.containerd_socket {
+            config.containerd.socket = socket;
+        }
+        if let Some(format) = self.log_format {
+            config.log.format = format;
+        }
+        config.validate().context("invalid command-line setting")?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_socket_names_path_and_flag() {
+        let err = check_socket(Path::new("/nonexistent/nri.sock"), "--nri-socket").unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("/nonexistent/nri.sock"), "{message}");
+        assert!(message.contains("--nri-socket"), "{message}");
+        assert!(message.contains("does not exist"), "{message}");
+    }
+
+    #[test]
+    fn regular_file_is_not_a_socket() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let err = check_socket(file.path(), "--containerd-socket").unwrap_err();
+        assert!(err.to_string().contains("is not a unix socket"), "{err}");
+    }
+
+    #[test]
+    fn listening_socket_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        check_socket(&path, "--nri-socket").unwrap();
+    }
+
+    #[test]
+    fn config_file_errors_name_the_file() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut file, b"[nri]\nbogus = 1\n").unwrap();
+        let err = load_config(file.path()).unwrap_err();
+        let message = format!("{err:#}");
+        assert!(message.contains(&file.path().display().to_string()), "{message}");
+        assert!(message.contains("bogus"), "{message}");
+    }
+
+    #[test]
+    fn overrides_replace_file_settings() {
+        let config = Overrides {
+            nri_socket: Some("/tmp/a.sock".into()),
+            containerd_socket: None,
+            log_format: Some(bulkhead_core::config::LogFormat::Json),
+        }
+        .apply(Config::default())
+        .unwrap();
+        assert_eq!(config.nri.socket, PathBuf::from("/tmp/a.sock"));
+        assert_eq!(config.log.format, bulkhead_core::config::LogFormat::Json);
+    }
+}

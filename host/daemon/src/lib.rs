@@ -1,0 +1,8 @@
+//! The bulkhead node agent as a library: the binary in `main.rs` parses the command line and
+//! calls in here, and tests and benchmarks drive the same code.
+//!
+//! - [`nri`]: the NRI protocol — how containerd tells bulkhead about pods and containers;
+//! - [`daemon`]: `bulkhead run` — configuration, preflight checks, the session loop.
+
+pub mod daemon;
+pub mod nri;

@@ -1,0 +1,83 @@
+//! The `bulkhead` binary: parses the command line, sets up logging and hands over to
+//! `bulkhead_daemon`.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use bulkhead_core::config::{Config, LogFormat};
+use bulkhead_daemon::daemon::{self, Overrides};
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command, RunArgs};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+        Command::CheckConfig { file } => check_config(&file),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("bulkhead: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: RunArgs) -> anyhow::Result<()> {
+    let config = match &args.config {
+        Some(path) => daemon::load_config(path)?,
+        None => Config::default(),
+    };
+    let config = Overrides {
+        nri_socket: args.nri_socket,
+        containerd_socket: args.containerd_socket,
+        log_format: args.log_format.map(Into::into),
+    }
+    .apply(config)?;
+    init_logging(config.log.format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(daemon::run(config, shutdown_signal()))
+}
+
+fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
+    let config = daemon::load_config(path)?;
+    let effective = toml::to_string_pretty(&config).context("cannot print the configuration")?;
+    println!("# {} is valid; effective configuration:\n{effective}", path.display());
+    Ok(())
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("BULKHEAD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(error) => {
+            tracing::error!(%error, "cannot listen for SIGTERM");
+            return std::future::pending().await;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+}

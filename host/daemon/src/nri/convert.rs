@@ -1,0 +1,157 @@
+//! Turns NRI wire messages into `bulkhead-core` domain types.
+//!
+//! Only this module knows the wire layout; everything past it sees [`Pod`] and [`Container`].
+//! Unknown enum values decode to their "unknown" variant rather than failing: newer runtimes may
+//! send states this version does not know, and an event must still be answered.
+
+use bulkhead_core::event::{Container, ContainerState, Mount, Namespace, Pod, Rlimit};
+use bulkhead_proto::nri;
+
+/// The pod of a wire message; a missing pod becomes an empty one.
+pub fn pod(pod: Option<nri::PodSandbox>) -> Pod {
+    let Some(pod) = pod else {
+        return Pod::default();
+    };
+    Pod {
+        id: pod.id,
+        name: pod.name,
+        uid: pod.uid,
+        namespace: pod.namespace,
+        labels: pod.labels,
+        annotations: pod.annotations,
+        runtime_handler: pod.runtime_handler,
+        namespaces: pod
+            .linux
+            .map(|linux| linux.namespaces.into_iter().map(namespace).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// The container of a wire message.
+pub fn container(container: nri::Container) -> Container {
+    let state = match nri::ContainerState::try_from(container.state) {
+        Ok(nri::ContainerState::ContainerCreated) => ContainerState::Created,
+        Ok(nri::ContainerState::ContainerPaused) => ContainerState::Paused,
+        Ok(nri::ContainerState::ContainerRunning) => ContainerState::Running,
+        Ok(nri::ContainerState::ContainerStopped) => ContainerState::Stopped,
+        Ok(nri::ContainerState::ContainerUnknown) | Err(_) => ContainerState::Unknown,
+    };
+    Container {
+        id: container.id,
+        pod_id: container.pod_sandbox_id,
+        name: container.name,
+        state,
+        labels: container.labels,
+        annotations: container.annotations,
+        args: container.args,
+        env: container.env,
+        mounts: container
+            .mounts
+            .into_iter()
+            .map(|m| Mount {
+                destination: m.destination,
+                kind: m.r#type,
+                source: m.source,
+                options: m.options,
+            })
+            .collect(),
+        rlimits: container
+            .rlimits
+            .into_iter()
+            .map(|r| Rlimit {
+                kind: r.r#type,
+                soft: r.soft,
+                hard: r.hard,
+            })
+            .collect(),
+        namespaces: container
+            .linux
+            .map(|linux| linux.namespaces.into_iter().map(namespace).collect())
+            .unwrap_or_default(),
+        pid: (container.pid != 0).then_some(container.pid),
+    }
+}
+
+fn namespace(namespace: nri::LinuxNamespace) -> Namespace {
+    Namespace {
+        kind: namespace.r#type,
+        path: namespace.path,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_fields_carry_over() {
+        let wire = nri::Container {
+            id: "c1".into(),
+            pod_sandbox_id: "p1".into(),
+            name: "app".into(),
+            state: nri::ContainerState::ContainerRunning as i32,
+            args: vec!["sleep".into(), "1".into()],
+            env: vec!["A=b".into()],
+            mounts: vec![nri::Mount {
+                destination: "/data".into(),
+                r#type: "bind".into(),
+                source: "/srv".into(),
+                options: vec!["ro".into()],
+            }],
+            linux: Some(nri::LinuxContainer {
+                namespaces: vec![nri::LinuxNamespace {
+                    r#type: "pid".into(),
+                    path: String::new(),
+                }],
+                ..Default::default()
+            }),
+            pid: 42,
+            rlimits: vec![nri::PosixRlimit {
+                r#type: "RLIMIT_NOFILE".into(),
+                hard: 2,
+                soft: 1,
+            }],
+            ..Default::default()
+        };
+        let container = container(wire);
+        assert_eq!(container.id, "c1");
+        assert_eq!(container.pod_id, "p1");
+        assert_eq!(container.state, ContainerState::Running);
+        assert_eq!(container.mounts[0].kind, "bind");
+        assert_eq!(container.namespaces[0].kind, "pid");
+        assert_eq!(container.rlimits[0].soft, 1);
+        assert_eq!(container.pid, Some(42));
+    }
+
+    #[test]
+    fn unknown_state_and_zero_pid_decode_leniently() {
+        let container = container(nri::Container {
+            state: 99,
+            ..Default::default()
+        });
+        assert_eq!(container.state, ContainerState::Unknown);
+        assert_eq!(container.pid, None);
+    }
+
+    #[test]
+    fn missing_pod_is_empty() {
+        assert_eq!(pod(None), Pod::default());
+    }
+
+    #[test]
+    fn pod_namespaces_come_from_linux() {
+        let pod = pod(Some(nri::PodSandbox {
+            namespace: "default".into(),
+            linux: Some(nri::LinuxPodSandbox {
+                namespaces: vec![nri::LinuxNamespace {
+                    r#type: "ipc".into(),
+                    path: "/proc/1/ns/ipc".into(),
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }));
+        assert_eq!(pod.namespace, "default");
+        assert_eq!(pod.namespaces[0].path, "/proc/1/ns/ipc");
+    }
+}

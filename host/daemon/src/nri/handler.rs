@@ -1,0 +1,83 @@
+//! The seam between the NRI protocol and whatever decides about events.
+//!
+//! The protocol layer decodes an event, computes the moment by which containerd must have its
+//! answer, and asks an [`EventHandler`]. The engine implements the trait; tests implement it with
+//! fakes; [`ObserveOnly`] lets everything through and is what runs when no policy is loaded.
+
+use std::future::Future;
+use std::time::Duration;
+
+use bulkhead_core::event::{Container, LifecycleEvent, Pod, RuntimeInfo};
+use tokio::time::Instant;
+
+/// The moment by which a handler must have decided. The protocol layer sets it before the
+/// runtime's own deadline, with a safety margin for encoding and sending the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline {
+    /// When the decision must be ready.
+    pub at: Instant,
+}
+
+impl Deadline {
+    /// A deadline `budget` from now.
+    pub fn after(budget: Duration) -> Deadline {
+        Deadline {
+            at: Instant::now() + budget,
+        }
+    }
+
+    /// Time left before the deadline (zero once it has passed).
+    pub fn remaining(&self) -> Duration {
+        self.at.saturating_duration_since(Instant::now())
+    }
+}
+
+/// What bulkhead answers the runtime about one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Let the pod or container proceed.
+    Allow,
+    /// Stop it. Honoured by the runtime at RunPodSandbox, CreateContainer and StartContainer:
+    /// the CRI caller receives PermissionDenied with `reason`.
+    Refuse {
+        /// Why, naming the plugin and its rule.
+        reason: String,
+    },
+}
+
+/// Decides about lifecycle events. Implementations must return by the deadline; the protocol
+/// layer answers containerd on its own when they do not (refusing where the runtime honours
+/// refusals), so a stuck handler can never make containerd disconnect bulkhead.
+pub trait EventHandler: Send + Sync + 'static {
+    /// The runtime's full list of pods and containers, after every (re)connection.
+    fn synchronized(
+        &self,
+        runtime: &RuntimeInfo,
+        pods: &[Pod],
+        containers: &[Container],
+    ) -> impl Future<Output = ()> + Send {
+        let _ = (runtime, pods, containers);
+        std::future::ready(())
+    }
+
+    /// One lifecycle event.
+    fn handle(
+        &self,
+        event: &LifecycleEvent,
+        deadline: Deadline,
+    ) -> impl Future<Output = Outcome> + Send;
+}
+
+/// A handler that allows everything: bulkhead watches and logs but enforces nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ObserveOnly;
+
+impl EventHandler for ObserveOnly {
+    fn handle(
+        &self,
+        _event: &LifecycleEvent,
+        _deadline: Deadline,
+    ) -> impl Future<Output = Outcome> + Send {
+        std::future::ready(Outcome::Allow)
+    }
+}

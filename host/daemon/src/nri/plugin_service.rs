@@ -1,0 +1,266 @@
+//! The NRI `Plugin` service: what containerd calls on bulkhead.
+//!
+//! Configure records what the runtime is and subscribes to an explicit event mask; Synchronize
+//! collects the runtime's pods and containers across batches (`more`) and hands the full list to
+//! the handler; every lifecycle event is decoded, logged in its own span and passed to the handler,
+//! whose [`Outcome`] becomes the reply.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bulkhead_core::event::{Container, EventKind, EventMask, LifecycleEvent, Pod, RuntimeInfo};
+use bulkhead_proto::nri;
+use prost::Message;
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use super::convert;
+use super::handler::{Deadline, EventHandler, Outcome};
+
+/// gRPC status code for an invalid argument (undecodable request).
+pub const CODE_INVALID_ARGUMENT: i32 = 3;
+/// gRPC status code for a refused pod or container.
+pub const CODE_PERMISSION_DENIED: i32 = 7;
+/// gRPC status code for a method bulkhead does not implement.
+pub const CODE_UNIMPLEMENTED: i32 = 12;
+
+/// The request timeout NRI uses when the runtime does not say (milliseconds in Configure).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// The registration timeout NRI uses when the runtime does not say.
+pub const DEFAULT_REGISTRATION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// An error reply: a gRPC status code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RpcStatus {
+    /// gRPC status code.
+    pub code: i32,
+    /// Message shown to the runtime (and, for refusals, to the CRI caller).
+    pub message: String,
+}
+
+#[derive(Default)]
+struct SyncBatch {
+    pods: Vec<Pod>,
+    containers: Vec<Container>,
+}
+
+/// The `Plugin` service of one connection.
+pub struct PluginService<H> {
+    handler: Arc<H>,
+    events: EventMask,
+    runtime: watch::Sender<Option<RuntimeInfo>>,
+    batch: Mutex<SyncBatch>,
+    synchronized: watch::Sender<bool>,
+}
+
+impl<H: EventHandler> PluginService<H> {
+    /// A service subscribing to `events` and passing them to `handler`.
+    pub fn new(handler: Arc<H>, events: EventMask) -> PluginService<H> {
+        PluginService {
+            handler,
+            events,
+            runtime: watch::Sender::new(None),
+            batch: Mutex::default(),
+            synchronized: watch::Sender::new(false),
+        }
+    }
+
+    /// Becomes `true` once the runtime has delivered its last Synchronize batch.
+    pub fn synchronized(&self) -> watch::Receiver<bool> {
+        self.synchronized.subscribe()
+    }
+
+    /// The runtime's self-description, once Configure has arrived.
+    pub fn runtime(&self) -> Option<RuntimeInfo> {
+        self.runtime.borrow().clone()
+    }
+
+    /// How long the runtime waits for an answer before disconnecting bulkhead.
+    pub fn request_timeout(&self) -> Duration {
+        self.runtime
+            .borrow()
+            .as_ref()
+            .map_or(DEFAULT_REQUEST_TIMEOUT, |runtime| runtime.request_timeout)
+    }
+
+    /// Runs `method` on its encoded request and returns the encoded reply.
+    pub async fn dispatch(
+        &self,
+        method: &str,
+        payload: &[u8],
+        deadline: Deadline,
+    ) -> Result<Vec<u8>, RpcStatus> {
+        match method {
+            "Configure" => self.configure(decode(payload, method)?),
+            "Synchronize" => self.synchronize(decode(payload, method)?).await,
+            "Shutdown" => {
+                tracing::info!("the runtime announced its shutdown");
+                Ok(Vec::new())
+            }
+            "CreateContainer" => {
+                let request: nri::CreateContainerRequest = decode(payload, method)?;
+                let event =
+                    container_event(EventKind::CreateContainer, request.pod, request.container);
+                self.decide(&event, deadline).await?;
+                Ok(nri::CreateContainerResponse::default().encode_to_vec())
+            }
+            "UpdateContainer" => {
+                let request: nri::UpdateContainerRequest = decode(payload, method)?;
+                let event =
+                    container_event(EventKind::UpdateContainer, request.pod, request.container);
+                self.decide(&event, deadline).await?;
+                Ok(nri::UpdateContainerResponse::default().encode_to_vec())
+            }
+            "StopContainer" => {
+                let request: nri::StopContainerRequest = decode(payload, method)?;
+                let event =
+                    container_event(EventKind::StopContainer, request.pod, request.container);
+                self.decide(&event, deadline).await?;
+                Ok(nri::StopContainerResponse::default().encode_to_vec())
+            }
+            "StateChange" => {
+                let request: nri::StateChangeEvent = decode(payload, method)?;
+                let Some(kind) = EventKind::from_nri_number(request.event) else {
+                    tracing::debug!(event = request.event, "ignoring an event this version does not know");
+                    return Ok(Vec::new());
+                };
+                let event = container_event(kind, request.pod, request.container);
+                self.decide(&event, deadline).await?;
+                Ok(Vec::new())
+            }
+            other => Err(RpcStatus {
+                code: CODE_UNIMPLEMENTED,
+                message: format!("bulkhead does not implement Plugin/{other}"),
+            }),
+        }
+    }
+
+    fn configure(&self, request: nri::ConfigureRequest) -> Result<Vec<u8>, RpcStatus> {
+        let runtime = RuntimeInfo {
+            name: request.runtime_name,
+            version: request.runtime_version,
+            request_timeout: positive_millis(request.request_timeout)
+                .unwrap_or(DEFAULT_REQUEST_TIMEOUT),
+            registration_timeout: positive_millis(request.registration_timeout)
+                .unwrap_or(DEFAULT_REGISTRATION_TIMEOUT),
+        };
+        tracing::info!(
+            runtime = %runtime.name,
+            version = %runtime.version,
+            request_timeout_ms = runtime.request_timeout.as_millis() as u64,
+            events = format_args!("{:#x}", self.events.bits()),
+            "configured by the runtime"
+        );
+        self.runtime.send_replace(Some(runtime));
+        Ok(nri::ConfigureResponse {
+            events: self.events.bits() as i32,
+            request_timeout: 0,
+        }
+        .encode_to_vec())
+    }
+
+    async fn synchronize(&self, request: nri::SynchronizeRequest) -> Result<Vec<u8>, RpcStatus> {
+        let more = request.more;
+        let complete = {
+            let mut batch = self.batch.lock().unwrap_or_else(PoisonError::into_inner);
+            batch
+                .pods
+                .extend(request.pods.into_iter().map(|p| convert::pod(Some(p))));
+            batch
+                .containers
+                .extend(request.containers.into_iter().map(convert::container));
+            (!more).then(|| std::mem::take(&mut *batch))
+        };
+        if let Some(batch) = complete {
+            tracing::info!(
+                pods = batch.pods.len(),
+                containers = batch.containers.len(),
+                "synchronized with the runtime"
+            );
+            for container in &batch.containers {
+                tracing::debug!(container.id = %container.id, container.name = %container.name, "existing container");
+            }
+            let runtime = self.runtime().unwrap_or_else(|| RuntimeInfo {
+                name: String::new(),
+                version: String::new(),
+                request_timeout: DEFAULT_REQUEST_TIMEOUT,
+                registration_timeout: DEFAULT_REGISTRATION_TIMEOUT,
+            });
+            self.handler
+                .synchronized(&runtime, &batch.pods, &batch.containers)
+                .await;
+            self.synchronized.send_replace(true);
+        }
+        Ok(nri::SynchronizeResponse {
+            update: Vec::new(),
+            more,
+        }
+        .encode_to_vec())
+    }
+
+    async fn decide(&self, event: &LifecycleEvent, deadline: Deadline) -> Result<(), RpcStatus> {
+        let span = event_span(event);
+        let outcome = async {
+            tracing::info!("event");
+            let outcome = self.handler.handle(event, deadline).await;
+            if let Outcome::Refuse { reason } = &outcome {
+                tracing::warn!(%reason, "refused");
+            }
+            outcome
+        }
+        .instrument(span)
+        .await;
+        match outcome {
+            Outcome::Refuse { reason } if event.kind.can_refuse() => Err(RpcStatus {
+                code: CODE_PERMISSION_DENIED,
+                message: reason,
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn event_span(event: &LifecycleEvent) -> tracing::Span {
+    let (id, name) = event
+        .container
+        .as_ref()
+        .map_or(("", ""), |c| (c.id.as_str(), c.name.as_str()));
+    tracing::info_span!(
+        "nri",
+        event = %event.kind,
+        container.id = id,
+        container.name = name,
+        pod.namespace = %event.pod.namespace,
+        pod.name = %event.pod.name,
+    )
+}
+
+fn container_event(
+    kind: EventKind,
+    pod: Option<nri::PodSandbox>,
+    container: Option<nri::Container>,
+) -> LifecycleEvent {
+    LifecycleEvent {
+        kind,
+        pod: convert::pod(pod),
+        container: if kind.is_pod_event() {
+            None
+        } else {
+            container.map(convert::container)
+        },
+    }
+}
+
+fn decode<M: Message + Default>(payload: &[u8], method: &str) -> Result<M, RpcStatus> {
+    M::decode(payload).map_err(|error| RpcStatus {
+        code: CODE_INVALID_ARGUMENT,
+        message: format!("bulkhead could not decode the {method} request: {error}"),
+    })
+}
+
+fn positive_millis(millis: i64) -> Option<Duration> {
+    u64::try_from(millis)
+        .ok()
+        .filter(|&m| m > 0)
+        .map(Duration::from_millis)
+}

@@ -1,0 +1,182 @@
+//! The ttrpc server on mux connection 1: turns each request from the runtime into exactly one
+//! response, always before the runtime's deadline.
+//!
+//! The runtime gives two limits — Configure's request timeout and each request's `timeout_nano` —
+//! and disconnects a plugin that misses them, after which containers are created unchecked.
+//! The server takes the smaller, keeps a safety margin, and gives the handler a [`Deadline`]
+//! inside it. If the handler is still busy at the last moment the server answers by itself:
+//! with an error for events the runtime can refuse (fail closed), with OK otherwise.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bulkhead_core::event::EventKind;
+use bulkhead_proto::nri::PLUGIN_SERVICE;
+use bulkhead_proto::ttrpc::{Request, Response, Status};
+use prost::Message as _;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::handler::{Deadline, EventHandler};
+use super::link::Link;
+use super::plugin_service::{CODE_INVALID_ARGUMENT, CODE_UNIMPLEMENTED, PluginService, RpcStatus};
+use super::ttrpc::Message;
+
+/// gRPC status code the server answers with when the handler missed its deadline.
+pub const CODE_DEADLINE_EXCEEDED: i32 = 4;
+
+/// Smallest safety margin kept between the handler's deadline and the runtime's.
+const MIN_MARGIN: Duration = Duration::from_millis(50);
+
+/// The time budget of one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// When the handler must have decided.
+    pub decide_by: Instant,
+    /// When the server answers on its own if the handler has not.
+    pub answer_by: Instant,
+}
+
+/// Computes the budget of a request that arrived at `arrival`: the runtime's limit is the
+/// smaller of its configured request timeout and the request's own `timeout_nano` (0 = none);
+/// the handler gets that minus a margin of a quarter (at least 50 ms), and the server's own
+/// answer goes out halfway through the margin.
+pub fn budget(arrival: Instant, request_timeout: Duration, timeout_nano: i64) -> Budget {
+    let mut limit = request_timeout;
+    if let Ok(nanos) = u64::try_from(timeout_nano)
+        && nanos > 0
+    {
+        limit = limit.min(Duration::from_nanos(nanos));
+    }
+    let margin = (limit / 4).max(MIN_MARGIN).min(limit);
+    Budget {
+        decide_by: arrival + (limit - margin),
+        answer_by: arrival + (limit - margin / 2),
+    }
+}
+
+/// Serves requests until the link closes. Each request is handled in its own task so a slow
+/// one never delays reading the socket.
+pub async fn serve<H: EventHandler>(
+    link: Arc<Link>,
+    mut requests: mpsc::UnboundedReceiver<Message>,
+    service: Arc<PluginService<H>>,
+) {
+    while let Some(message) = requests.recv().await {
+        let arrival = Instant::now();
+        let link = link.clone();
+        let service = service.clone();
+        tokio::spawn(async move {
+            let stream_id = message.stream_id;
+            let response = answer(&service, &message, arrival).await;
+            if let Err(error) = link.respond(stream_id, &response) {
+                tracing::warn!(%error, stream_id, "could not send a response to the runtime");
+            }
+        });
+    }
+}
+
+/// The response to one request message.
+pub async fn answer<H: EventHandler>(
+    service: &PluginService<H>,
+    message: &Message,
+    arrival: Instant,
+) -> Response {
+    let request = match Request::decode(message.payload.clone()) {
+        Ok(request) => request,
+        Err(error) => {
+            tracing::error!(%error, stream_id = message.stream_id, "undecodable ttrpc request");
+            return error_response(CODE_INVALID_ARGUMENT, format!("malformed ttrpc request: {error}"));
+        }
+    };
+    if request.service != PLUGIN_SERVICE {
+        tracing::warn!(service = %request.service, method = %request.method, "call to an unknown service");
+        return error_response(
+            CODE_UNIMPLEMENTED,
+            format!("bulkhead does not implement {}/{}", request.service, request.method),
+        );
+    }
+    let budget = budget(arrival, service.request_timeout(), request.timeout_nano);
+    let deadline = Deadline {
+        at: budget.decide_by,
+    };
+    let work = service.dispatch(&request.method, &request.payload, deadline);
+    match tokio::time::timeout_at(budget.answer_by, work).await {
+        Ok(Ok(payload)) => Response {
+            status: None,
+            payload,
+        },
+        Ok(Err(RpcStatus { code, message })) => error_response(code, message),
+        Err(_) => missed_deadline(&request),
+    }
+}
+
+fn missed_deadline(request: &Request) -> Response {
+    let refusable = match request.method.as_str() {
+        "CreateContainer" => true,
+        "StateChange" => {
+            bulkhead_proto::nri::StateChangeEvent::decode(request.payload.as_slice())
+                .ok()
+                .and_then(|event| EventKind::from_nri_number(event.event))
+                .is_some_and(EventKind::can_refuse)
+        }
+        _ => false,
+    };
+    tracing::error!(
+        method = %request.method,
+        refused = refusable,
+        "no decision before the runtime's deadline; answering without one"
+    );
+    if refusable {
+        error_response(
+            CODE_DEADLINE_EXCEEDED,
+            "bulkhead: no decision within the runtime's deadline; refused (fail closed)".into(),
+        )
+    } else {
+        Response::default()
+    }
+}
+
+fn error_response(code: i32, message: String) -> Response {
+    Response {
+        status: Some(Status { code, message }),
+        payload: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_keeps_a_quarter_of_the_runtime_timeout() {
+        let now = Instant::now();
+        let b = budget(now, Duration::from_secs(2), 0);
+        assert_eq!(b.decide_by - now, Duration::from_millis(1500));
+        assert_eq!(b.answer_by - now, Duration::from_millis(1750));
+    }
+
+    #[test]
+    fn request_timeout_nano_shortens_the_budget() {
+        let now = Instant::now();
+        let b = budget(now, Duration::from_secs(2), 400_000_000);
+        assert_eq!(b.decide_by - now, Duration::from_millis(300));
+    }
+
+    #[test]
+    fn longer_request_timeout_does_not_extend_the_budget() {
+        let now = Instant::now();
+        let b = budget(now, Duration::from_secs(2), 10_000_000_000);
+        assert_eq!(b.decide_by - now, Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn tiny_timeouts_keep_at_least_a_50ms_margin_without_underflow() {
+        let now = Instant::now();
+        let b = budget(now, Duration::from_millis(100), 0);
+        assert_eq!(b.decide_by - now, Duration::from_millis(50));
+        let b = budget(now, Duration::from_millis(20), 0);
+        assert_eq!(b.decide_by, now);
+        assert!(b.answer_by >= b.decide_by);
+    }
+}
