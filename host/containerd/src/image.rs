@@ -1,0 +1,591 @@
+//! Image facts for policy: the digests and the image config of the image a container runs.
+//!
+//! CRI tells NRI only the image *as the user wrote it* (annotation
+//! `io.kubernetes.cri.image-name`). This module turns that into what policy needs:
+//! normalized name → containerd `Images.Get` → the image's target digest (the repo digest users
+//! see, e.g. in `ctr images ls`) → its manifest (picking this host's platform out of an OCI index
+//! or Docker manifest list) → its config blob (user, env, labels), all read through the Content
+//! service. A name that is already a digest reference or an image id (`sha256:<config digest>`)
+//! is accepted too.
+//!
+//! Caching: a blob never changes for a digest, so the facts derived from a target digest are
+//! cached for the life of the process. A name may be re-pointed (a re-pull of a tag), so the
+//! name → digest lookup is cached only for [`NAME_TTL`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use containerd_client::services::v1::{GetImageRequest, ListImagesRequest, ReadContentRequest};
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+use tonic::Code;
+
+use crate::reference::{Reference, validate_digest};
+use crate::{Containerd, Error, Result};
+
+/// How long a name → digest answer is reused. Short: it only absorbs the burst of lookups for
+/// the containers of one pod, while a re-tagged image is seen almost at once.
+pub const NAME_TTL: Duration = Duration::from_secs(2);
+/// Largest manifest, index or config blob read; real ones are a few KiB.
+const MAX_BLOB: usize = 4 << 20;
+/// Digest-keyed entries kept before the cache starts over (bounds memory on busy nodes).
+const MAX_CACHED_DIGESTS: usize = 4096;
+
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// What policy learns about a container's image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageInfo {
+    /// The image exactly as CRI gave it.
+    pub as_written: String,
+    /// The parsed, normalized reference; `None` when the image was given as an image id.
+    pub reference: Option<Reference>,
+    /// The name containerd has the image under (its image record), when one was found.
+    pub name: Option<String>,
+    /// The image's target digest: the manifest list/index (or single manifest) digest — the
+    /// repo digest users see in `ctr images ls` and pin in `name@sha256:…`.
+    pub digest: String,
+    /// `registry/repository@digest`, when the repository is known.
+    pub repo_digest: Option<String>,
+    /// The manifest chosen for this host's platform (equal to [`ImageInfo::digest`] for a
+    /// single-platform image).
+    pub manifest_digest: String,
+    /// The config blob's digest: the image id (`sha256:…` in `crictl images`).
+    pub config_digest: String,
+    /// The parts of the image config policy looks at.
+    pub config: ImageConfig,
+}
+
+/// The policy-relevant parts of an OCI/Docker image config.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImageConfig {
+    /// `User` as the image author wrote it (`""` and absent both mean root).
+    pub user: Option<String>,
+    /// `Env` as `KEY=value` strings.
+    pub env: Vec<String>,
+    /// `Labels`.
+    pub labels: BTreeMap<String, String>,
+    /// `Entrypoint`.
+    pub entrypoint: Vec<String>,
+    /// `Cmd`.
+    pub cmd: Vec<String>,
+    /// `WorkingDir`.
+    pub working_dir: Option<String>,
+    /// Platform the config says it is for.
+    pub os: String,
+    /// Architecture the config says it is for.
+    pub architecture: String,
+}
+
+/// Facts derived from a target digest; valid forever.
+#[derive(Clone, Debug)]
+struct Resolved {
+    manifest_digest: String,
+    config_digest: String,
+    config: ImageConfig,
+}
+
+/// The image cache of one [`Containerd`] connection.
+#[derive(Debug, Default)]
+pub(crate) struct ImageCache {
+    /// Target digest → facts.
+    by_digest: Mutex<HashMap<String, Arc<Resolved>>>,
+    /// Normalized name → (when looked up, record name, target digest, media type).
+    by_name: Mutex<HashMap<String, (Instant, Target)>>,
+}
+
+/// An image record's target, as containerd names it.
+#[derive(Clone, Debug)]
+struct Target {
+    name: Option<String>,
+    digest: String,
+    media_type: String,
+}
+
+impl ImageCache {
+    fn digest(&self, digest: &str) -> Option<Arc<Resolved>> {
+        lock(&self.by_digest).get(digest).cloned()
+    }
+
+    fn put_digest(&self, digest: &str, resolved: Arc<Resolved>) {
+        let mut map = lock(&self.by_digest);
+        if map.len() >= MAX_CACHED_DIGESTS {
+            map.clear();
+        }
+        map.insert(digest.to_owned(), resolved);
+    }
+
+    fn name(&self, name: &str) -> Option<Target> {
+        let mut map = lock(&self.by_name);
+        match map.get(name) {
+            Some((at, target)) if at.elapsed() < NAME_TTL => Some(target.clone()),
+            Some(_) => {
+                map.remove(name);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn put_name(&self, name: &str, target: Target) {
+        let mut map = lock(&self.by_name);
+        if map.len() >= MAX_CACHED_DIGESTS {
+            map.retain(|_, (at, _)| at.elapsed() < NAME_TTL);
+        }
+        map.insert(name.to_owned(), (Instant::now(), target));
+    }
+}
+
+/// A poisoned cache is still a valid cache: every write is a single insert.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Containerd {
+    /// Resolves an image given as CRI gives it — a name as written (`busybox`), a digest
+    /// reference (`busybox@sha256:…`) or an image id (`sha256:<config digest>`) — to its
+    /// digests and config.
+    ///
+    /// # Errors
+    /// [`Error::InvalidReference`], [`Error::ImageNotFound`], [`Error::ImageContent`],
+    /// [`Error::NoPlatform`], or [`Error::Rpc`].
+    pub async fn resolve_image(&self, image: &str) -> Result<ImageInfo> {
+        if let Some(id) = image_id(image) {
+            return self.resolve_id(image, &id).await;
+        }
+        let reference = Reference::parse(image)?;
+        let target = match self.lookup_name(image, &reference.normalized).await? {
+            Some(target) => target,
+            // A digest reference can name an image whose record is under another name (or a
+            // tag+digest form CRI stored differently): the content store knows the digest.
+            None => match &reference.digest {
+                Some(digest) => Target {
+                    name: None,
+                    digest: digest.clone(),
+                    media_type: String::new(),
+                },
+                None => return Err(self.not_found(image)),
+            },
+        };
+        let resolved = self.resolve_target(image, &target).await?;
+        Ok(ImageInfo {
+            as_written: image.to_owned(),
+            repo_digest: Some(format!("{}@{}", reference.name(), target.digest)),
+            reference: Some(reference),
+            name: target.name,
+            digest: target.digest,
+            manifest_digest: resolved.manifest_digest.clone(),
+            config_digest: resolved.config_digest.clone(),
+            config: resolved.config.clone(),
+        })
+    }
+
+    /// Image id → image. CRI keeps a record named by the id for images it pulled; images
+    /// imported otherwise only have their names, so fall back to scanning the records for the
+    /// one whose config has this digest (blob facts are cached, so this is cheap after once).
+    async fn resolve_id(&self, image: &str, id: &str) -> Result<ImageInfo> {
+        let mut found = self.lookup_name(image, id).await?;
+        if found.as_ref().is_some_and(|t| t.digest == id) {
+            // A record whose target *is* the id would be a config, not a manifest; ignore it.
+            found = None;
+        }
+        if found.is_none() {
+            let response = self
+                .images_client()
+                .list(ListImagesRequest {
+                    filters: Vec::new(),
+                })
+                .await
+                .map_err(|source| rpc("Images.List", image, source))?
+                .into_inner();
+            let mut records: Vec<_> = response.images;
+            // Prefer a real name over CRI's digest-named records, deterministically.
+            records.sort_by_key(|i| {
+                (
+                    i.name.starts_with("sha256:") || i.name.contains('@'),
+                    i.name.clone(),
+                )
+            });
+            for record in records {
+                let Some(target) = record.target.as_ref().map(|d| Target {
+                    name: Some(record.name.clone()),
+                    digest: d.digest.clone(),
+                    media_type: d.media_type.clone(),
+                }) else {
+                    continue;
+                };
+                match self.resolve_target(&record.name, &target).await {
+                    Ok(resolved) if resolved.config_digest == id => {
+                        found = Some(target);
+                        break;
+                    }
+                    // Other platforms' images, or broken records: not the one we look for.
+                    Ok(_) | Err(Error::NoPlatform { .. } | Error::ImageContent { .. }) => {}
+                    Err(other) => return Err(other),
+                }
+            }
+        }
+        let target = found.ok_or_else(|| self.not_found(image))?;
+        let resolved = self.resolve_target(image, &target).await?;
+        let reference = target
+            .name
+            .as_deref()
+            .filter(|n| !n.starts_with("sha256:"))
+            .and_then(|n| Reference::parse(n).ok());
+        Ok(ImageInfo {
+            as_written: image.to_owned(),
+            repo_digest: reference
+                .as_ref()
+                .map(|r| format!("{}@{}", r.name(), target.digest)),
+            reference: None,
+            name: target.name,
+            digest: target.digest,
+            manifest_digest: resolved.manifest_digest.clone(),
+            config_digest: resolved.config_digest.clone(),
+            config: resolved.config.clone(),
+        })
+    }
+
+    /// `Images.Get`, through the short-lived name cache. `None` when there is no such record.
+    async fn lookup_name(&self, image: &str, name: &str) -> Result<Option<Target>> {
+        if let Some(target) = self.images.name(name) {
+            return Ok(Some(target));
+        }
+        let response = self
+            .images_client()
+            .get(GetImageRequest {
+                name: name.to_owned(),
+            })
+            .await;
+        let record = match response {
+            Ok(r) => r.into_inner().image,
+            Err(status) if status.code() == Code::NotFound => return Ok(None),
+            Err(source) => return Err(rpc("Images.Get", image, source)),
+        };
+        let Some(descriptor) = record.as_ref().and_then(|r| r.target.as_ref()) else {
+            return Ok(None);
+        };
+        let target = Target {
+            name: record.as_ref().map(|r| r.name.clone()),
+            digest: descriptor.digest.clone(),
+            media_type: descriptor.media_type.clone(),
+        };
+        self.images.put_name(name, target.clone());
+        Ok(Some(target))
+    }
+
+    /// Target digest → manifest and config facts, through the digest cache.
+    async fn resolve_target(&self, image: &str, target: &Target) -> Result<Arc<Resolved>> {
+        if let Some(hit) = self.images.digest(&target.digest) {
+            return Ok(hit);
+        }
+        let bytes = self.read_blob(image, &target.digest).await?;
+        let doc: Document = parse_json(image, &target.digest, &bytes)?;
+        let is_index = matches!(target.media_type.as_str(), OCI_INDEX | DOCKER_LIST)
+            || matches!(doc.media_type.as_deref(), Some(OCI_INDEX | DOCKER_LIST))
+            || (target.media_type.is_empty() && doc.manifests.is_some());
+        let (manifest_digest, manifest) = if is_index {
+            let platform = host_platform();
+            let chosen = pick_platform(doc.manifests.as_deref().unwrap_or_default(), platform)
+                .ok_or_else(|| Error::NoPlatform {
+                    image: image.to_owned(),
+                    digest: target.digest.clone(),
+                    platform: format!("{}/{}", platform.0, platform.1),
+                })?
+                .digest
+                .clone();
+            let bytes = self.read_blob(image, &chosen).await?;
+            let manifest: Document = parse_json(image, &chosen, &bytes)?;
+            (chosen, manifest)
+        } else {
+            (target.digest.clone(), doc)
+        };
+        let config_digest = manifest
+            .config
+            .map(|c| c.digest)
+            .ok_or_else(|| content_error(image, &manifest_digest, "manifest has no config"))?;
+        let bytes = self.read_blob(image, &config_digest).await?;
+        let config: ConfigBlob = parse_json(image, &config_digest, &bytes)?;
+        let resolved = Arc::new(Resolved {
+            manifest_digest,
+            config_digest,
+            config: config.into(),
+        });
+        self.images.put_digest(&target.digest, resolved.clone());
+        Ok(resolved)
+    }
+
+    /// Reads one blob through `Content.Read` (a server stream) and checks it against its digest:
+    /// policy facts must come from exactly the bytes the digest names.
+    async fn read_blob(&self, image: &str, digest: &str) -> Result<Vec<u8>> {
+        if validate_digest(digest).is_err() || !digest.starts_with("sha256:") {
+            return Err(content_error(image, digest, "not a sha256 digest"));
+        }
+        let request = ReadContentRequest {
+            digest: digest.to_owned(),
+            offset: 0,
+            size: 0,
+        };
+        let mut stream = match self.content().read(request).await {
+            Ok(r) => r.into_inner(),
+            Err(status) if status.code() == Code::NotFound => {
+                return Err(content_error(image, digest, "not in the content store"));
+            }
+            Err(source) => return Err(rpc("Content.Read", digest, source)),
+        };
+        let mut bytes = Vec::new();
+        loop {
+            match stream.message().await {
+                Ok(Some(chunk)) => {
+                    if bytes.len() + chunk.data.len() > MAX_BLOB {
+                        return Err(content_error(image, digest, "larger than 4 MiB"));
+                    }
+                    bytes.extend_from_slice(&chunk.data);
+                }
+                Ok(None) => break,
+                Err(status) if status.code() == Code::NotFound => {
+                    return Err(content_error(image, digest, "not in the content store"));
+                }
+                Err(source) => return Err(rpc("Content.Read", digest, source)),
+            }
+        }
+        let actual = format!("sha256:{:x}", Sha256::digest(&bytes));
+        if actual != digest {
+            return Err(content_error(
+                image,
+                digest,
+                &format!("content hashes to {actual}"),
+            ));
+        }
+        Ok(bytes)
+    }
+
+    fn not_found(&self, image: &str) -> Error {
+        Error::ImageNotFound {
+            image: image.to_owned(),
+            namespace: self.namespace().to_owned(),
+        }
+    }
+}
+
+/// `sha256:<64 hex>` or a bare 64-hex id → the `sha256:` form.
+fn image_id(image: &str) -> Option<String> {
+    let hex = image.strip_prefix("sha256:").unwrap_or(image);
+    let is_id = hex.len() == 64
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    is_id.then(|| format!("sha256:{hex}"))
+}
+
+fn rpc(call: &'static str, subject: &str, source: tonic::Status) -> Error {
+    Error::Rpc {
+        call,
+        subject: subject.to_owned(),
+        source,
+    }
+}
+
+fn content_error(image: &str, digest: &str, what: &str) -> Error {
+    Error::ImageContent {
+        image: image.to_owned(),
+        digest: digest.to_owned(),
+        what: what.to_owned(),
+    }
+}
+
+fn parse_json<'a, T: Deserialize<'a>>(image: &str, digest: &str, bytes: &'a [u8]) -> Result<T> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| content_error(image, digest, &format!("invalid JSON: {e}")))
+}
+
+/// The platform containers run as here, in OCI's names.
+fn host_platform() -> (&'static str, &'static str) {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "x86" => "386",
+        "aarch64" => "arm64",
+        "powerpc64" => "ppc64le",
+        "loongarch64" => "loong64",
+        other => other,
+    };
+    ("linux", arch)
+}
+
+/// The first index entry for `(os, architecture)`. Attestation manifests (platform
+/// `unknown/unknown`) never match.
+fn pick_platform<'a>(
+    manifests: &'a [IndexEntry],
+    (os, arch): (&str, &str),
+) -> Option<&'a IndexEntry> {
+    manifests.iter().find(|m| {
+        m.platform
+            .as_ref()
+            .is_some_and(|p| p.os == os && p.architecture == arch)
+    })
+}
+
+/// The fields of an index or a manifest this module reads, in one tolerant shape: the OCI and
+/// Docker formats differ in details (media types, optional fields, `null`s) that a strict
+/// schema would turn into needless failures.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Document {
+    media_type: Option<String>,
+    manifests: Option<Vec<IndexEntry>>,
+    config: Option<DescriptorRef>,
+}
+
+#[derive(Debug, Deserialize)]
+struct IndexEntry {
+    digest: String,
+    platform: Option<Platform>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Platform {
+    os: String,
+    architecture: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct DescriptorRef {
+    digest: String,
+}
+
+/// An image config blob (OCI and Docker share these field names).
+#[derive(Debug, Default, Deserialize)]
+struct ConfigBlob {
+    #[serde(default)]
+    os: Option<String>,
+    #[serde(default)]
+    architecture: Option<String>,
+    #[serde(default)]
+    config: Option<ConfigSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ConfigSection {
+    user: Option<String>,
+    env: Option<Vec<String>>,
+    labels: Option<BTreeMap<String, String>>,
+    entrypoint: Option<Vec<String>>,
+    cmd: Option<Vec<String>>,
+    working_dir: Option<String>,
+}
+
+impl From<ConfigBlob> for ImageConfig {
+    fn from(blob: ConfigBlob) -> Self {
+        let section = blob.config.unwrap_or_default();
+        Self {
+            user: section.user.filter(|u| !u.is_empty()),
+            env: section.env.unwrap_or_default(),
+            labels: section.labels.unwrap_or_default(),
+            entrypoint: section.entrypoint.unwrap_or_default(),
+            cmd: section.cmd.unwrap_or_default(),
+            working_dir: section.working_dir.filter(|w| !w.is_empty()),
+            os: blob.os.unwrap_or_default(),
+            architecture: blob.architecture.unwrap_or_default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_ids_are_recognized_in_both_forms() {
+        let hex = "a".repeat(64);
+        assert_eq!(
+            image_id(&format!("sha256:{hex}")),
+            Some(format!("sha256:{hex}"))
+        );
+        assert_eq!(image_id(&hex), Some(format!("sha256:{hex}")));
+        assert_eq!(image_id("busybox"), None);
+        assert_eq!(image_id(&format!("busybox@sha256:{hex}")), None);
+        assert_eq!(image_id(&"A".repeat(64)), None);
+    }
+
+    #[test]
+    fn platform_pick_skips_other_platforms_and_attestations() {
+        let index: Document = serde_json::from_str(
+            r#"{"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[
+                {"digest":"sha256:arm","platform":{"os":"linux","architecture":"arm64","variant":"v8"}},
+                {"digest":"sha256:att","platform":{"os":"unknown","architecture":"unknown"}},
+                {"digest":"sha256:amd","platform":{"os":"linux","architecture":"amd64"}}]}"#,
+        )
+        .unwrap();
+        let manifests = index.manifests.unwrap();
+        assert_eq!(
+            pick_platform(&manifests, ("linux", "amd64"))
+                .unwrap()
+                .digest,
+            "sha256:amd"
+        );
+        assert_eq!(
+            pick_platform(&manifests, ("linux", "arm64"))
+                .unwrap()
+                .digest,
+            "sha256:arm"
+        );
+        assert!(pick_platform(&manifests, ("linux", "s390x")).is_none());
+    }
+
+    #[test]
+    fn docker_config_with_nulls_parses() {
+        let blob: ConfigBlob = serde_json::from_str(
+            r#"{"architecture":"amd64","os":"linux","config":{"User":"","Env":["PATH=/bin"],
+                "Labels":null,"Cmd":["sh"],"Entrypoint":null,"WorkingDir":""},"rootfs":{}}"#,
+        )
+        .unwrap();
+        let config = ImageConfig::from(blob);
+        assert_eq!(config.user, None);
+        assert_eq!(config.env, ["PATH=/bin"]);
+        assert!(config.labels.is_empty());
+        assert_eq!(config.cmd, ["sh"]);
+        assert_eq!(config.working_dir, None);
+        assert_eq!(
+            (config.os.as_str(), config.architecture.as_str()),
+            ("linux", "amd64")
+        );
+    }
+
+    #[test]
+    fn oci_config_with_user_and_labels_parses() {
+        let blob: ConfigBlob = serde_json::from_str(
+            r#"{"architecture":"amd64","os":"linux","config":{"User":"1000:1000",
+                "Labels":{"org.opencontainers.image.source":"x"}}}"#,
+        )
+        .unwrap();
+        let config = ImageConfig::from(blob);
+        assert_eq!(config.user.as_deref(), Some("1000:1000"));
+        assert_eq!(config.labels["org.opencontainers.image.source"], "x");
+    }
+
+    #[test]
+    fn name_cache_expires_and_digest_cache_does_not() {
+        let cache = ImageCache::default();
+        let target = Target {
+            name: None,
+            digest: "sha256:x".into(),
+            media_type: String::new(),
+        };
+        cache.put_name("n", target);
+        assert!(cache.name("n").is_some());
+        lock(&cache.by_name).get_mut("n").unwrap().0 -= NAME_TTL;
+        assert!(cache.name("n").is_none());
+        let resolved = Arc::new(Resolved {
+            manifest_digest: "m".into(),
+            config_digest: "c".into(),
+            config: ImageConfig::default(),
+        });
+        cache.put_digest("sha256:x", resolved);
+        assert_eq!(cache.digest("sha256:x").unwrap().config_digest, "c");
+    }
+}
