@@ -1,0 +1,312 @@
+//! [`Testbed`]: one private containerd per test, started and torn down by
+//! `tests/testbed/containerd.sh`, with a CRI client connected over its unix socket.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use hyper_util::rt::TokioIo;
+use k8s_cri::v1::image_service_client::ImageServiceClient;
+use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
+use tokio::net::UnixStream;
+use tonic::transport::{Channel, Endpoint, Uri};
+
+/// The test bed state directory: `$BULKHEAD_TESTBED`, or `<repo>/.testbed`.
+///
+/// `tests/testbed/setup.sh` fills it (containerd, images); every [`Testbed`] lives in a
+/// subdirectory `run/<random>` of it.
+pub fn state_dir() -> PathBuf {
+    match std::env::var_os("BULKHEAD_TESTBED") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => repo_dir().join(".testbed"),
+    }
+}
+
+fn repo_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate lives inside the repository")
+        .to_path_buf()
+}
+
+fn script() -> PathBuf {
+    repo_dir().join("tests/testbed/containerd.sh")
+}
+
+/// Every mount point at or below `dir`, as listed in `/proc/self/mountinfo`.
+///
+/// Tests use it to prove that a torn-down test bed left no overlay or shm mount behind.
+pub fn mounts_under(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+        .context("while reading /proc/self/mountinfo")?;
+    Ok(mountinfo
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|field| PathBuf::from(unescape_mountinfo(field)))
+        .filter(|mount| mount.starts_with(dir))
+        .collect())
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo` (three octal digits).
+fn unescape_mountinfo(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes.get(i + 1..i + 4).and_then(|digits| {
+            std::str::from_utf8(digits)
+                .ok()
+                .and_then(|d| u8::from_str_radix(d, 8).ok())
+        });
+        match (bytes[i], octal) {
+            (b'\\', Some(byte)) => {
+                out.push(byte);
+                i += 4;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A private containerd 2.1 with NRI enabled, CRI on, runc and the test images imported.
+///
+/// Each instance has its own directory (root, state, sockets, logs), so tests run in parallel.
+/// Dropping it runs `containerd.sh down`: every pod and container is killed, containerd stops,
+/// every mount under the directory is unmounted and the directory is removed. Set
+/// `BULKHEAD_KEEP_TESTBED=1` to keep a failed test's containerd running for inspection.
+#[derive(Debug)]
+pub struct Testbed {
+    dir: PathBuf,
+    containerd_socket: PathBuf,
+    nri_socket: PathBuf,
+    containerd_log: PathBuf,
+    cgroup_parent: String,
+    channel: Channel,
+}
+
+impl Testbed {
+    /// Starts a fresh containerd (about one second, including the image import).
+    ///
+    /// Fails with a pointer to `tests/testbed/setup.sh` if the test bed was never set up, and
+    /// when not running as root (containerd and runc need it).
+    pub async fn start() -> anyhow::Result<Testbed> {
+        let state = state_dir();
+        if !state.join("containerd/usr/bin/containerd").exists() || !state.join("images").is_dir() {
+            bail!(
+                "the e2e test bed is not set up in {}: run `tests/testbed/setup.sh` (as root) first",
+                state.display()
+            );
+        }
+        let run = state.join("run");
+        std::fs::create_dir_all(&run)
+            .with_context(|| format!("while creating {}", run.display()))?;
+        // Short random names: unix socket paths must stay under 108 bytes.
+        let dir = tempfile::Builder::new()
+            .prefix("t")
+            .rand_bytes(6)
+            .tempdir_in(&run)
+            .with_context(|| format!("while creating a test bed directory in {}", run.display()))?
+            .keep();
+
+        let output = tokio::process::Command::new("bash")
+            .arg(script())
+            .arg("up")
+            .arg(&dir)
+            .output()
+            .await
+            .context("while running tests/testbed/containerd.sh up")?;
+        if !output.status.success() {
+            let _ = Command::new("bash")
+                .arg(script())
+                .arg("down")
+                .arg(&dir)
+                .status();
+            bail!(
+                "tests/testbed/containerd.sh up {} failed ({}):\n{}",
+                dir.display(),
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let value = |key: &str| -> anyhow::Result<String> {
+            stdout
+                .lines()
+                .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+                .map(str::to_string)
+                .with_context(|| format!("containerd.sh up printed no {key}= line:\n{stdout}"))
+        };
+        let containerd_socket = PathBuf::from(value("CONTAINERD_SOCKET")?);
+        let channel = connect(&containerd_socket).await?;
+        Ok(Testbed {
+            nri_socket: value("NRI_SOCKET")?.into(),
+            containerd_log: value("CONTAINERD_LOG")?.into(),
+            cgroup_parent: value("CGROUP_PARENT")?,
+            containerd_socket,
+            dir,
+            channel,
+        })
+    }
+
+    /// The directory holding this containerd's config, root, state, sockets and logs.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// containerd's gRPC socket (CRI, Containers, Images, Content services).
+    pub fn containerd_socket(&self) -> &Path {
+        &self.containerd_socket
+    }
+
+    /// The socket where containerd accepts external NRI plugins (bulkhead connects here).
+    pub fn nri_socket(&self) -> &Path {
+        &self.nri_socket
+    }
+
+    /// Path of containerd's log (debug level).
+    pub fn containerd_log_path(&self) -> &Path {
+        &self.containerd_log
+    }
+
+    /// The cgroup parent of the pods [`Testbed::run_pod`] makes (one per test bed, removed on
+    /// teardown), e.g. `/bulkhead-tAbC123`.
+    pub fn cgroup_parent(&self) -> &str {
+        &self.cgroup_parent
+    }
+
+    /// containerd's log so far (debug level), e.g. to assert what it said about a plugin.
+    pub fn containerd_log(&self) -> String {
+        std::fs::read_to_string(&self.containerd_log).unwrap_or_default()
+    }
+
+    /// A CRI runtime client (pods, containers, exec) on this containerd.
+    ///
+    /// Clients are cheap clones of one channel; it reconnects by itself after
+    /// [`Testbed::restart_containerd`].
+    pub fn cri(&self) -> RuntimeServiceClient<Channel> {
+        RuntimeServiceClient::new(self.channel.clone())
+    }
+
+    /// A CRI image client on this containerd (e.g. to look up an image's digest).
+    pub fn cri_images(&self) -> ImageServiceClient<Channel> {
+        ImageServiceClient::new(self.channel.clone())
+    }
+
+    /// The raw gRPC channel to containerd's socket, for other containerd API clients.
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    /// A `ctr` command from the unpacked containerd, bound to this instance and namespace
+    /// `k8s.io`, for debugging and for assertions the CRI cannot express.
+    pub fn ctr(&self) -> Command {
+        let mut command = Command::new(state_dir().join("containerd/usr/bin/ctr"));
+        command
+            .arg("--address")
+            .arg(&self.containerd_socket)
+            .arg("--namespace")
+            .arg("k8s.io");
+        command
+    }
+
+    /// Stops containerd with SIGTERM and starts it again with the same configuration.
+    ///
+    /// Running containers and their shims survive, as on a real node. NRI plugins see their
+    /// connection close (containerd never says goodbye) and must reconnect to
+    /// [`Testbed::nri_socket`]. Returns once containerd answers on its socket again.
+    pub async fn restart_containerd(&self) -> anyhow::Result<()> {
+        let output = tokio::process::Command::new("bash")
+            .arg(script())
+            .arg("restart")
+            .arg(&self.dir)
+            .output()
+            .await
+            .context("while running tests/testbed/containerd.sh restart")?;
+        if !output.status.success() {
+            bail!(
+                "tests/testbed/containerd.sh restart failed ({}):\n{}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Testbed {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "--- last lines of {} ---\n{}",
+                self.containerd_log.display(),
+                tail(&self.containerd_log(), 40)
+            );
+        }
+        if std::env::var_os("BULKHEAD_KEEP_TESTBED").is_some_and(|v| v == "1") {
+            eprintln!(
+                "BULKHEAD_KEEP_TESTBED=1: leaving containerd running in {}; clean up with \
+                 `tests/testbed/containerd.sh down {}`",
+                self.dir.display(),
+                self.dir.display()
+            );
+            return;
+        }
+        match Command::new("bash")
+            .arg(script())
+            .arg("down")
+            .arg(&self.dir)
+            .output()
+        {
+            Ok(output) if output.status.success() => {}
+            Ok(output) => eprintln!(
+                "tests/testbed/containerd.sh down {} failed ({}):\n{}",
+                self.dir.display(),
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            ),
+            Err(error) => eprintln!("could not run tests/testbed/containerd.sh down: {error}"),
+        }
+    }
+}
+
+/// The last `lines` lines of `text`.
+pub(crate) fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// A gRPC channel over a unix socket. The URI is a placeholder: the connector ignores it.
+async fn connect(socket: &Path) -> anyhow::Result<Channel> {
+    let socket = socket.to_path_buf();
+    Endpoint::try_from("http://containerd.invalid")?
+        .connect_timeout(Duration::from_secs(5))
+        .connect_with_connector(tower::service_fn(move |_: Uri| {
+            let socket = socket.clone();
+            async move { Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(socket).await?)) }
+        }))
+        .await
+        .context("while connecting to containerd's socket")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_escapes_are_decoded() {
+        assert_eq!(unescape_mountinfo(r"/a\040b\134c"), r"/a b\c");
+        assert_eq!(unescape_mountinfo(r"/plain"), "/plain");
+        assert_eq!(unescape_mountinfo(r"/odd\04"), r"/odd\04");
+    }
+
+    #[test]
+    fn tail_keeps_the_last_lines() {
+        assert_eq!(tail("a\nb\nc", 2), "b\nc");
+        assert_eq!(tail("a", 5), "a");
+    }
+}

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Prepares everything the end-to-end test bed needs, once, and caches it:
+#   * Debian packages: runc, busybox-static (image contents), protobuf-compiler (k8s-cri build);
+#   * containerd 2.1.x from Debian unstable, unpacked into a private prefix (not installed);
+#   * deterministic OCI image-layout tarballs built from the static busybox.
+# Re-running it is cheap and changes nothing when everything is already there.
+#
+# State lives in ${BULKHEAD_TESTBED:-<repo>/.testbed}. Nothing outside it is touched except the
+# Debian packages installed with apt-get.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+state="${BULKHEAD_TESTBED:-$repo/.testbed}"
+
+# The containerd series the project targets (NRI API v0.8; see the design notes).
+want_series="2.1"
+# Debian's archive suite that carries it. Debian 12 itself ships containerd 1.6 (no NRI).
+sid_source="deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian sid main"
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "must run as root (containerd and runc need it)"
+[ "$(uname -m)" = x86_64 ] || die "only linux/amd64 is supported, this is $(uname -m)"
+
+# --- 1. Debian packages -------------------------------------------------------------------------
+packages=(runc busybox-static protobuf-compiler ca-certificates python3 util-linux)
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$p")
+    fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    # Other apt users (unattended jobs, a colleague's build) may hold the dpkg lock: wait for it.
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
+    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- 2. containerd from Debian unstable, unpacked privately -------------------------------------
+prefix="$state/containerd"
+ctrd="$prefix/usr/bin/containerd"
+if [ ! -x "$ctrd" ] || [ ! -x "$prefix/usr/bin/ctr" ] || [ ! -x "$prefix/usr/bin/containerd-shim-runc-v2" ]; then
+    log "fetching containerd from Debian unstable into $prefix"
+    apt_dir="$state/apt"
+    rm -rf "$apt_dir"
+    mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/parts" "$apt_dir/prefs" "$apt_dir/debs"
+    printf '%s\n' "$sid_source" > "$apt_dir/sources.list"
+    # Every path apt would otherwise share with the system points into $apt_dir; the system's
+    # package status is only read (apt needs it to build its cache), never written.
+    apt_opts=(
+        -o "Dir::Etc::SourceList=$apt_dir/sources.list"
+        -o "Dir::Etc::SourceParts=$apt_dir/parts"
+        -o "Dir::Etc::PreferencesParts=$apt_dir/prefs"
+        -o "Dir::State::Lists=$apt_dir/lists"
+        -o "Dir::Cache=$apt_dir/cache"
+        -o "APT::Sandbox::User=root"
+        -o "Acquire::Languages=none"
+        -o "APT::Architecture=amd64"
+        -o "APT::Architectures::=amd64"
+    )
+    apt-get "${apt_opts[@]}" -qq update
+    (cd "$apt_dir/debs" && apt-get "${apt_opts[@]}" -qq download containerd)
+    deb="$(ls "$apt_dir"/debs/containerd_*.deb 2>/dev/null | head -n1)"
+    [ -n "$deb" ] || die "apt-get download containerd produced no .deb"
+    rm -rf "$prefix.tmp"
+    dpkg -x "$deb" "$prefix.tmp"
+    version="$("$prefix.tmp/usr/bin/containerd" --version)" || die "the unpacked containerd does not run: $deb"
+    case "$version" in
+        *" $want_series".*|*" v$want_series".*) ;;
+        *) die "expected containerd $want_series.x from Debian unstable, got: $version (the archive moved on; pin another source)";;
+    esac
+    rm -rf "$prefix"
+    mv "$prefix.tmp" "$prefix"
+    cp "$deb" "$state/"
+    rm -rf "$apt_dir"
+    log "containerd ready: $version"
+fi
+
+# --- 3. OCI image-layout tarballs ----------------------------------------------------------------
+# The builder is deterministic: it only rewrites a tarball whose bytes would change.
+python3 "$here/images.py" --busybox /bin/busybox --out "$state/images"
+
+log "ready in $state"
