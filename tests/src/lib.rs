@@ -27,10 +27,12 @@
 //! # }
 //! ```
 
+mod bulkhead;
 mod cri;
 mod process;
 mod testbed;
 
+pub use bulkhead::{bulkhead_binary, events_for_container, log_records};
 pub use cri::{ContainerSpec, Pod};
 pub use process::Process;
 pub use testbed::{Testbed, mounts_under, state_dir};

@@ -5,6 +5,8 @@
 #                              print CONTAINERD_SOCKET=, NRI_SOCKET=, CONTAINERD_LOG= lines
 #   containerd.sh down DIR     kill every container and shim, stop containerd, unmount, rm -rf DIR
 #   containerd.sh restart DIR  SIGTERM containerd and start it again (containers and shims survive)
+#   containerd.sh down-all     down every DIR under <state>/run (test beds of killed test runs;
+#                              only when no tests are running)
 #
 # Run tests/testbed/setup.sh first. Keep DIR short: unix socket paths are limited to 108 bytes.
 # Several instances can run side by side, each in its own DIR.
@@ -20,7 +22,16 @@ runc_bin="/usr/sbin/runc"
 log() { printf 'containerd.sh: %s\n' "$*" >&2; }
 die() { printf 'containerd.sh: error: %s\n' "$*" >&2; exit 1; }
 
-usage() { die "usage: $0 up|down|restart DIR"; }
+usage() { die "usage: $0 up|down|restart DIR | down-all"; }
+[ "$(id -u)" = 0 ] || die "must run as root (containerd and runc need it)"
+if [ "${1:-}" = down-all ] && [ $# -eq 1 ]; then
+    for d in "$state"/run/*/; do
+        [ -d "$d" ] || continue
+        log "tearing down $d"
+        "$0" down "$d"
+    done
+    exit 0
+fi
 [ $# -eq 2 ] || usage
 cmd="$1"
 mkdir -p "$2"

@@ -75,7 +75,6 @@ if [ ! -x "$ctrd" ] || [ ! -x "$prefix/usr/bin/ctr" ] || [ ! -x "$prefix/usr/bin
     esac
     rm -rf "$prefix"
     mv "$prefix.tmp" "$prefix"
-    cp "$deb" "$state/"
     rm -rf "$apt_dir"
     log "containerd ready: $version"
 fi

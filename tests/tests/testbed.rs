@@ -201,3 +201,31 @@ async fn security_context_fields_reach_the_container() -> anyhow::Result<()> {
     testbed.stop_and_remove_pod(&privileged_pod).await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restart_keeps_containers_and_the_cri_client_reconnects() -> anyhow::Result<()> {
+    let testbed = Testbed::start().await?;
+    let pod = testbed.run_pod("restart", "default").await?;
+    let id = testbed
+        .run_container(
+            &pod,
+            ContainerSpec::new("survivor", images::BUSYBOX).command(["sleep", "3600"]),
+        )
+        .await?;
+    let log_before = testbed.containerd_log().len();
+
+    testbed.restart_containerd().await?;
+
+    assert!(
+        testbed.containerd_log().len() > log_before,
+        "containerd logged nothing on restart"
+    );
+    assert!(
+        testbed.nri_socket().exists(),
+        "no NRI socket after the restart"
+    );
+    let (code, stdout, _) = testbed.exec_sync(&id, ["echo", "still here"]).await?;
+    assert_eq!((code, stdout.trim()), (0, "still here"));
+    testbed.stop_and_remove_pod(&pod).await?;
+    Ok(())
+}

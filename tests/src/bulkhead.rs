@@ -1,0 +1,76 @@
+//! Starting the real `bulkhead` binary against a [`Testbed`] and reading what it logged.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::{Process, Testbed};
+
+/// The `bulkhead` binary under test: `$BULKHEAD_BIN`, or the one cargo built next to this test
+/// executable (`target/<profile>/bulkhead`).
+pub fn bulkhead_binary() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("BULKHEAD_BIN") {
+        return Ok(path.into());
+    }
+    let exe = std::env::current_exe().context("while locating the test executable")?;
+    // target/<profile>/deps/<test> -> target/<profile>/bulkhead
+    let candidate = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|profile| profile.join("bulkhead"))
+        .context("unexpected test executable location")?;
+    if !candidate.exists() {
+        bail!(
+            "{} does not exist: build it first (`cargo build -p bulkhead-daemon`) or set BULKHEAD_BIN",
+            candidate.display()
+        );
+    }
+    Ok(candidate)
+}
+
+impl Testbed {
+    /// A `bulkhead run` command pointed at this test bed's sockets, logging JSON at debug level.
+    pub fn bulkhead_command(&self) -> anyhow::Result<Command> {
+        let mut command = Command::new(bulkhead_binary()?);
+        command
+            .arg("run")
+            .arg("--nri-socket")
+            .arg(self.nri_socket())
+            .arg("--containerd-socket")
+            .arg(self.containerd_socket())
+            .arg("--log-format")
+            .arg("json")
+            .env("BULKHEAD_LOG", "info,bulkhead_daemon=debug");
+        Ok(command)
+    }
+
+    /// Starts `command` (usually from [`Testbed::bulkhead_command`]) and waits until it has
+    /// registered with containerd and synchronized.
+    pub async fn start_bulkhead(&self, command: Command, name: &str) -> anyhow::Result<Process> {
+        let log = self.dir().join(format!("{name}.log"));
+        let mut process = Process::spawn(name, command, log)?;
+        process
+            .wait_for_log_line("connected and synchronized", Duration::from_secs(10))
+            .await?;
+        Ok(process)
+    }
+}
+
+/// One JSON log line of bulkhead, parsed.
+pub fn log_records(log: &str) -> Vec<serde_json::Value> {
+    log.lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
+}
+
+/// The NRI events bulkhead logged for the container named `container`, in order.
+pub fn events_for_container(log: &str, container: &str) -> Vec<String> {
+    log_records(log)
+        .iter()
+        .filter(|record| record["message"] == "event")
+        .filter(|record| record["span"]["container.name"] == container)
+        .filter_map(|record| record["span"]["event"].as_str().map(str::to_string))
+        .collect()
+}
