@@ -12,6 +12,8 @@ use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use tokio::net::UnixStream;
 use tonic::transport::{Channel, Endpoint, Uri};
 
+use crate::Process;
+
 /// The test bed state directory: `$BULKHEAD_TESTBED`, or `<repo>/.testbed`.
 ///
 /// `tests/testbed/setup.sh` fills it (containerd, images); every [`Testbed`] lives in a
@@ -212,6 +214,13 @@ impl Testbed {
             .arg("--namespace")
             .arg("k8s.io");
         command
+    }
+
+    /// Spawns `command` as a [`Process`] whose output goes to `<name>.log` in the test bed
+    /// directory, typically the bulkhead daemon pointed at [`Testbed::nri_socket`] and
+    /// [`Testbed::containerd_socket`]. Declare it after the test bed so it is killed first.
+    pub fn spawn(&self, name: &str, command: Command) -> anyhow::Result<Process> {
+        Process::spawn(name, command, self.dir.join(format!("{name}.log")))
     }
 
     /// Stops containerd with SIGTERM and starts it again with the same configuration.
