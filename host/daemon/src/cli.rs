@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// bulkhead: container security enforced at the runtime, by sandboxed WebAssembly plugins.
 #[derive(Debug, Parser)]
-#[command(name = "bulkhead", version, about)]
+#[command(name = "bulkhead", version, about, args_override_self = true)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
