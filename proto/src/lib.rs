@@ -21,7 +21,11 @@
 //! ```
 
 /// NRI API messages (`nri.pkg.api.v1alpha1`).
-#[allow(missing_docs, clippy::doc_lazy_continuation, clippy::enum_variant_names)]
+#[allow(
+    missing_docs,
+    clippy::doc_lazy_continuation,
+    clippy::enum_variant_names
+)]
 pub mod nri {
     include!(concat!(env!("OUT_DIR"), "/nri.pkg.api.v1alpha1.rs"));
 

@@ -119,7 +119,8 @@ fn default_containerd_namespace() -> String {
 impl Config {
     /// Parses and validates a TOML configuration.
     pub fn from_toml(text: &str) -> Result<Config, Error> {
-        let config: Config = toml::from_str(text).map_err(|e| Error::ConfigSyntax(e.to_string()))?;
+        let config: Config =
+            toml::from_str(text).map_err(|e| Error::ConfigSyntax(e.to_string()))?;
         config.validate()?;
         Ok(config)
     }
@@ -141,7 +142,9 @@ impl Config {
         {
             return Err(invalid(
                 "nri.plugin-name",
-                format!("must be non-empty and use only letters, digits, '-', '_' or '.', got {name:?}"),
+                format!(
+                    "must be non-empty and use only letters, digits, '-', '_' or '.', got {name:?}"
+                ),
             ));
         }
         if self.nri.socket.as_os_str().is_empty() {

@@ -64,7 +64,9 @@ impl EventKind {
 
     /// The event NRI numbers `number`, if this version of bulkhead knows it.
     pub fn from_nri_number(number: i32) -> Option<EventKind> {
-        EventKind::ALL.into_iter().find(|kind| kind.nri_number() == number)
+        EventKind::ALL
+            .into_iter()
+            .find(|kind| kind.nri_number() == number)
     }
 
     /// The event's name as NRI and the logs spell it.
@@ -348,10 +350,9 @@ mod tests {
     fn image_as_written_reads_the_cri_annotation() {
         let mut container = Container::default();
         assert_eq!(container.image_as_written(), None);
-        container.annotations.insert(
-            Container::IMAGE_NAME_ANNOTATION.into(),
-            "busybox".into(),
-        );
+        container
+            .annotations
+            .insert(Container::IMAGE_NAME_ANNOTATION.into(), "busybox".into());
         assert_eq!(container.image_as_written(), Some("busybox"));
     }
 }

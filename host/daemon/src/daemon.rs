@@ -124,7 +124,10 @@ mod tests {
         std::io::Write::write_all(&mut file, b"[nri]\nbogus = 1\n").unwrap();
         let err = load_config(file.path()).unwrap_err();
         let message = format!("{err:#}");
-        assert!(message.contains(&file.path().display().to_string()), "{message}");
+        assert!(
+            message.contains(&file.path().display().to_string()),
+            "{message}"
+        );
         assert!(message.contains("bogus"), "{message}");
     }
 

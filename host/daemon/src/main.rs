@@ -50,7 +50,10 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
 fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
     let config = daemon::load_config(path)?;
     let effective = toml::to_string_pretty(&config).context("cannot print the configuration")?;
-    println!("# {} is valid; effective configuration:\n{effective}", path.display());
+    println!(
+        "# {} is valid; effective configuration:\n{effective}",
+        path.display()
+    );
     Ok(())
 }
 
@@ -61,7 +64,11 @@ fn init_logging(format: LogFormat) {
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
     }
 }
 

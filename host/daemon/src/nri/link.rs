@@ -130,11 +130,10 @@ impl Link {
             }
         };
         // containerd answers OK with an empty message: no status, no payload.
-        let response =
-            Response::decode(answer.payload).map_err(|source| NriError::Decode {
-                what: "ttrpc response",
-                source,
-            })?;
+        let response = Response::decode(answer.payload).map_err(|source| NriError::Decode {
+            what: "ttrpc response",
+            source,
+        })?;
         match response.status {
             Some(status) if status.code != 0 => Err(NriError::Status {
                 method: method.into(),
@@ -165,7 +164,10 @@ async fn read_loop<R: AsyncRead + Unpin>(
             PLUGIN_CONNECTION => &mut plugin_stream,
             RUNTIME_CONNECTION => &mut runtime_stream,
             other => {
-                tracing::warn!(connection = other, "ignoring a frame on an unknown mux connection");
+                tracing::warn!(
+                    connection = other,
+                    "ignoring a frame on an unknown mux connection"
+                );
                 continue;
             }
         };

@@ -84,7 +84,9 @@ pub enum NriError {
         message: String,
     },
     /// The runtime refused to register bulkhead; retrying will not help.
-    #[error("containerd rejected the registration of plugin {name:?} with index {index:?}: {message}")]
+    #[error(
+        "containerd rejected the registration of plugin {name:?} with index {index:?}: {message}"
+    )]
     RegistrationRejected {
         /// Plugin name sent.
         name: String,

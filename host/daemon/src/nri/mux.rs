@@ -107,7 +107,10 @@ mod tests {
 
     #[test]
     fn header_is_connection_then_length_big_endian() {
-        assert_eq!(encode_frames(0x0A0B_0C0D, b"x"), [0x0A, 0x0B, 0x0C, 0x0D, 0, 0, 0, 1, b'x']);
+        assert_eq!(
+            encode_frames(0x0A0B_0C0D, b"x"),
+            [0x0A, 0x0B, 0x0C, 0x0D, 0, 0, 0, 1, b'x']
+        );
     }
 
     #[tokio::test]
@@ -131,7 +134,10 @@ mod tests {
         let mut reader = bytes.as_slice();
         assert!(matches!(
             read_frame(&mut reader).await,
-            Err(NriError::TruncatedFrame { connection: 1, length: 100 })
+            Err(NriError::TruncatedFrame {
+                connection: 1,
+                length: 100
+            })
         ));
     }
 

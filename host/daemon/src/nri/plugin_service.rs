@@ -121,7 +121,10 @@ impl<H: EventHandler> PluginService<H> {
             "StateChange" => {
                 let request: nri::StateChangeEvent = decode(payload, method)?;
                 let Some(kind) = EventKind::from_nri_number(request.event) else {
-                    tracing::debug!(event = request.event, "ignoring an event this version does not know");
+                    tracing::debug!(
+                        event = request.event,
+                        "ignoring an event this version does not know"
+                    );
                     return Ok(Vec::new());
                 };
                 let event = container_event(kind, request.pod, request.container);

@@ -86,14 +86,20 @@ pub async fn answer<H: EventHandler>(
         Ok(request) => request,
         Err(error) => {
             tracing::error!(%error, stream_id = message.stream_id, "undecodable ttrpc request");
-            return error_response(CODE_INVALID_ARGUMENT, format!("malformed ttrpc request: {error}"));
+            return error_response(
+                CODE_INVALID_ARGUMENT,
+                format!("malformed ttrpc request: {error}"),
+            );
         }
     };
     if request.service != PLUGIN_SERVICE {
         tracing::warn!(service = %request.service, method = %request.method, "call to an unknown service");
         return error_response(
             CODE_UNIMPLEMENTED,
-            format!("bulkhead does not implement {}/{}", request.service, request.method),
+            format!(
+                "bulkhead does not implement {}/{}",
+                request.service, request.method
+            ),
         );
     }
     let budget = budget(arrival, service.request_timeout(), request.timeout_nano);
@@ -114,12 +120,10 @@ pub async fn answer<H: EventHandler>(
 fn missed_deadline(request: &Request) -> Response {
     let refusable = match request.method.as_str() {
         "CreateContainer" => true,
-        "StateChange" => {
-            bulkhead_proto::nri::StateChangeEvent::decode(request.payload.as_slice())
-                .ok()
-                .and_then(|event| EventKind::from_nri_number(event.event))
-                .is_some_and(EventKind::can_refuse)
-        }
+        "StateChange" => bulkhead_proto::nri::StateChangeEvent::decode(request.payload.as_slice())
+            .ok()
+            .and_then(|event| EventKind::from_nri_number(event.event))
+            .is_some_and(EventKind::can_refuse),
         _ => false,
     };
     tracing::error!(

@@ -70,12 +70,10 @@ pub async fn run<H: EventHandler>(
             Ok(SessionEnd::Shutdown) => return Ok(()),
             Err(error @ NriError::RegistrationRejected { .. }) => return Err(error),
             Err(error) if !ever_registered => return Err(error),
-            Ok(SessionEnd::Disconnected(reason)) => {
-                match reason {
-                    Some(error) => tracing::warn!(%error, "NRI connection lost; reconnecting"),
-                    None => tracing::warn!("NRI connection closed by the runtime; reconnecting"),
-                }
-            }
+            Ok(SessionEnd::Disconnected(reason)) => match reason {
+                Some(error) => tracing::warn!(%error, "NRI connection lost; reconnecting"),
+                None => tracing::warn!("NRI connection closed by the runtime; reconnecting"),
+            },
             Err(error) => tracing::warn!(%error, "NRI session failed; reconnecting"),
         }
         // A session that lived a while was healthy: start the backoff over.
@@ -100,7 +98,11 @@ async fn session<H: EventHandler>(
     let stream = connect(&registration.socket).await?;
     let (link, incoming) = Link::start(stream);
     let service = Arc::new(PluginService::new(handler, registration.events));
-    let server = tokio::spawn(server::serve(link.clone(), incoming.requests, service.clone()));
+    let server = tokio::spawn(server::serve(
+        link.clone(),
+        incoming.requests,
+        service.clone(),
+    ));
     let mut closed = incoming.closed;
 
     let result = async {
