@@ -15,11 +15,28 @@ state="${BULKHEAD_TESTBED:-$repo/.testbed}"
 
 # The containerd series the project targets (NRI API v0.8; see the design notes).
 want_series="2.1"
-# Debian's archive suite that carries it. Debian 12 itself ships containerd 1.6 (no NRI).
-sid_source="deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian sid main"
+# Debian's archive suite that carries it ("sid"). Debian 12 itself ships containerd 1.6 (no NRI).
+sid_suite="sid"
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+# The Debian archive this machine's apt already uses (the first source whose path ends in
+# /debian), so the test bed follows the machine's mirror choice; BULKHEAD_DEBIAN_ARCHIVE overrides.
+debian_archive() {
+    if [ -n "${BULKHEAD_DEBIAN_ARCHIVE:-}" ]; then
+        printf '%s\n' "$BULKHEAD_DEBIAN_ARCHIVE"
+        return
+    fi
+    local uri
+    uri="$( {
+        cat /etc/apt/sources.list.d/*.sources 2>/dev/null | sed -nE 's/^[[:space:]]*URIs:[[:space:]]*//p' | tr ' ' '\n'
+        cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+            sed -nE 's/^[[:space:]]*deb[[:space:]]+(\[[^]]*\][[:space:]]+)?([^[:space:]]+).*/\2/p'
+    } | grep -E '/debian/?$' | head -n 1)"
+    [ -n "$uri" ] || die "no Debian archive found in the apt sources; set BULKHEAD_DEBIAN_ARCHIVE"
+    printf '%s\n' "${uri%/}"
+}
 
 [ "$(id -u)" = 0 ] || die "must run as root (containerd and runc need it)"
 [ "$(uname -m)" = x86_64 ] || die "only linux/amd64 is supported, this is $(uname -m)"
@@ -48,7 +65,8 @@ if [ ! -x "$ctrd" ] || [ ! -x "$prefix/usr/bin/ctr" ] || [ ! -x "$prefix/usr/bin
     apt_dir="$state/apt"
     rm -rf "$apt_dir"
     mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/parts" "$apt_dir/prefs" "$apt_dir/debs"
-    printf '%s\n' "$sid_source" > "$apt_dir/sources.list"
+    printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s %s main\n' \
+        "$(debian_archive)" "$sid_suite" > "$apt_dir/sources.list"
     # Every path apt would otherwise share with the system points into $apt_dir; the system's
     # package status is only read (apt needs it to build its cache), never written.
     apt_opts=(
