@@ -184,43 +184,24 @@ impl Containerd {
         })
     }
 
-    /// Image id → image. CRI keeps a record named by the id for images it pulled; images
-    /// imported otherwise only have their names, so fall back to scanning the records for the
-    /// one whose config has this digest (blob facts are cached, so this is cheap after once).
+    /// Image id → image. CRI keeps a record named by the id (`sha256:<config digest>`) for
+    /// every image it knows, including imported ones; failing that, the records are scanned
+    /// for the one whose config has this digest (blob facts are cached, so this is cheap after
+    /// once). The record name reported is a real one (`docker.io/library/busybox:latest`) when
+    /// any record for the same target has one.
     async fn resolve_id(&self, image: &str, id: &str) -> Result<ImageInfo> {
-        let mut found = self.lookup_name(image, id).await?;
-        if found.as_ref().is_some_and(|t| t.digest == id) {
-            // A record whose target *is* the id would be a config, not a manifest; ignore it.
-            found = None;
-        }
+        let mut found = self
+            .lookup_name(image, id)
+            .await?
+            .filter(|t| t.digest != id);
         if found.is_none() {
-            let response = self
-                .images_client()
-                .list(ListImagesRequest {
-                    filters: Vec::new(),
-                })
-                .await
-                .map_err(|source| rpc("Images.List", image, source))?
-                .into_inner();
-            let mut records: Vec<_> = response.images;
-            // Prefer a real name over CRI's digest-named records, deterministically.
-            records.sort_by_key(|i| {
-                (
-                    i.name.starts_with("sha256:") || i.name.contains('@'),
-                    i.name.clone(),
-                )
-            });
-            for record in records {
-                let Some(target) = record.target.as_ref().map(|d| Target {
-                    name: Some(record.name.clone()),
-                    digest: d.digest.clone(),
-                    media_type: d.media_type.clone(),
-                }) else {
-                    continue;
-                };
-                match self.resolve_target(&record.name, &target).await {
+            for record in self.list_records(image, Vec::new()).await? {
+                match self
+                    .resolve_target(&record.name.clone().unwrap_or_default(), &record)
+                    .await
+                {
                     Ok(resolved) if resolved.config_digest == id => {
-                        found = Some(target);
+                        found = Some(record);
                         break;
                     }
                     // Other platforms' images, or broken records: not the one we look for.
@@ -229,12 +210,22 @@ impl Containerd {
                 }
             }
         }
-        let target = found.ok_or_else(|| self.not_found(image))?;
+        let mut target = found.ok_or_else(|| self.not_found(image))?;
+        if target.name.as_deref().is_none_or(is_id_name) {
+            let filter = format!("target.digest=={}", target.digest);
+            if let Some(named) = self
+                .list_records(image, vec![filter])
+                .await?
+                .into_iter()
+                .next()
+            {
+                target.name = named.name.filter(|n| !is_id_name(n));
+            }
+        }
         let resolved = self.resolve_target(image, &target).await?;
         let reference = target
             .name
             .as_deref()
-            .filter(|n| !n.starts_with("sha256:"))
             .and_then(|n| Reference::parse(n).ok());
         Ok(ImageInfo {
             as_written: image.to_owned(),
@@ -248,6 +239,34 @@ impl Containerd {
             config_digest: resolved.config_digest.clone(),
             config: resolved.config.clone(),
         })
+    }
+
+    /// `Images.List` with containerd filters, as targets; tagged names first, then digest
+    /// names, then CRI's id-named records, each group sorted by name (deterministic).
+    async fn list_records(&self, image: &str, filters: Vec<String>) -> Result<Vec<Target>> {
+        let response = self
+            .images_client()
+            .list(ListImagesRequest { filters })
+            .await
+            .map_err(|source| rpc("Images.List", image, source))?
+            .into_inner();
+        let mut records: Vec<Target> = response
+            .images
+            .into_iter()
+            .filter_map(|record| {
+                let descriptor = record.target?;
+                Some(Target {
+                    name: Some(record.name),
+                    digest: descriptor.digest,
+                    media_type: descriptor.media_type,
+                })
+            })
+            .collect();
+        records.sort_by_cached_key(|t| {
+            let name = t.name.clone().unwrap_or_default();
+            (is_id_name(&name), name.contains('@'), name)
+        });
+        Ok(records)
     }
 
     /// `Images.Get`, through the short-lived name cache. `None` when there is no such record.
@@ -370,6 +389,11 @@ impl Containerd {
             namespace: self.namespace().to_owned(),
         }
     }
+}
+
+/// CRI's records named by image id (`sha256:…`) rather than by a reference.
+fn is_id_name(name: &str) -> bool {
+    name.starts_with("sha256:")
 }
 
 /// `sha256:<64 hex>` or a bare 64-hex id → the `sha256:` form.

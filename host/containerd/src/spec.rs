@@ -22,13 +22,18 @@ use prost_types::{Any, FieldMask};
 use serde_json::Value;
 use tonic::Code;
 
-pub use facts::{CapabilitySets, Privileged, SpecFacts, facts};
+pub use facts::{CapabilitySets, Privileged, SpecFacts, facts, facts_in_pod};
 pub use harden::{
     CapabilitySet, Hardening, Missing, add_env, drop_capabilities, keep_only_capabilities,
     set_no_new_privileges, set_readonly_rootfs, set_seccomp,
 };
 
 use crate::{Containerd, Error, Result};
+
+/// Annotation CRI puts on every container naming its pod sandbox (a containerd container too).
+pub const SANDBOX_ID_ANNOTATION: &str = "io.kubernetes.cri.sandbox-id";
+/// Annotation CRI sets to `container` or `sandbox`.
+const CONTAINER_TYPE_ANNOTATION: &str = "io.kubernetes.cri.container-type";
 
 /// The type URL containerd stores the spec under.
 pub const SPEC_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
@@ -163,6 +168,36 @@ impl Containerd {
     /// As [`Containerd::get_stored_spec`].
     pub async fn get_spec(&self, container_id: &str) -> Result<Spec> {
         Ok(self.get_stored_spec(container_id).await?.spec)
+    }
+
+    /// Reads a container's spec and its pod sandbox's spec, and returns the container's spec
+    /// with its security facts ([`facts_in_pod`]: pod-level host namespaces are only visible in
+    /// the sandbox's spec). A sandbox that cannot be read (gone, not CRI) degrades to the
+    /// container-only view of [`facts`].
+    ///
+    /// # Errors
+    /// As [`Containerd::get_stored_spec`] for the container itself.
+    pub async fn container_facts(&self, container_id: &str) -> Result<(Spec, SpecFacts)> {
+        let spec = self.get_spec(container_id).await?;
+        let annotations = spec.annotations().as_ref();
+        let is_sandbox = annotations
+            .and_then(|a| a.get(CONTAINER_TYPE_ANNOTATION))
+            .is_some_and(|t| t == "sandbox");
+        let sandbox_id = annotations
+            .and_then(|a| a.get(SANDBOX_ID_ANNOTATION))
+            .filter(|id| !is_sandbox && id.as_str() != container_id);
+        let sandbox = match sandbox_id {
+            Some(id) => match self.get_spec(id).await {
+                Ok(sandbox) => Some(sandbox),
+                Err(error) => {
+                    tracing::warn!(container_id, sandbox_id = %id, %error, "pod sandbox spec unreadable");
+                    None
+                }
+            },
+            None => None,
+        };
+        let facts = facts_in_pod(&spec, sandbox.as_ref());
+        Ok((spec, facts))
     }
 
     /// Replaces a container's stored spec with `spec` (field mask `spec`, nothing else changes).

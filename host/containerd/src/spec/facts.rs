@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use oci_spec::runtime::{LinuxCapabilities, LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxCapabilities, LinuxDeviceType, LinuxNamespaceType, Spec};
 
 use super::harden::CapabilitySet;
 
@@ -32,9 +32,8 @@ pub struct SpecFacts {
     pub privileged: bool,
     /// The signs of privilege found, each true for a CRI privileged container.
     pub privilege: Privileged,
-    /// Namespaces shared with the host: the checked kinds (`pid`, `network`, `ipc`, `uts`,
-    /// `mount`) that are missing from `linux.namespaces`. Entries with a path join another
-    /// namespace (the pod sandbox's), which is not the host's.
+    /// Namespaces shared with the host, among `pid`, `network`, `ipc`, `uts` and `mount`; see
+    /// [`facts_in_pod`] for how pod-level sharing is seen.
     pub host_namespaces: Vec<String>,
     /// The AppArmor profile, when one is set.
     pub apparmor_profile: Option<String>,
@@ -56,20 +55,27 @@ pub struct CapabilitySets {
 }
 
 /// What containerd's CRI plugin does to the spec of a privileged container. CRI writes no
-/// annotation for privileged-ness, so it is recognised by these effects together.
+/// annotation for privileged-ness (checked on containerd 2.1.9: the annotations of a privileged
+/// container are the usual `io.kubernetes.cri.*` ones), so it is recognised by its effects.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Privileged {
-    /// `CAP_SYS_ADMIN` is in the bounding set.
+    /// `CAP_SYS_ADMIN` is in the bounding set (privileged containers get every capability).
     pub sys_admin: bool,
-    /// No `maskedPaths` and no `readonlyPaths` (`/proc/kcore`, `/proc/sys`, … are open).
-    pub proc_unmasked: bool,
-    /// `/sys` is mounted without `ro`.
+    /// `/sys` is mounted without `ro` — only privileged containers get a writable sysfs.
     pub sysfs_writable: bool,
+    /// The device cgroup allows every device (`allow: true, access: rwm`, no type or numbers).
+    pub all_devices_allowed: bool,
+    /// No `maskedPaths` and no `readonlyPaths` (`/proc/kcore`, `/proc/sys`, … are open). True for
+    /// privileged containers, but also whenever the CRI caller sends no masked paths (kubelet
+    /// always sends them), so it is reported, not used to decide.
+    pub proc_unmasked: bool,
 }
 
 impl Privileged {
-    fn all(&self) -> bool {
-        self.sys_admin && self.proc_unmasked && self.sysfs_writable
+    /// The decision: every capability *and* a writable sysfs. Either alone is possible without
+    /// `privileged: true` (added capabilities; a sysfs mount), together they are what CRI does.
+    fn decide(&self) -> bool {
+        self.sys_admin && self.sysfs_writable
     }
 }
 
@@ -83,8 +89,21 @@ const CHECKED_NAMESPACES: [(LinuxNamespaceType, &str); 5] = [
     (LinuxNamespaceType::Mount, "mount"),
 ];
 
-/// Reads the policy-relevant facts out of a spec.
+/// Reads the policy-relevant facts out of a container's spec alone.
+///
+/// Host namespaces found this way are only those the container does not join through its pod;
+/// use [`facts_in_pod`] with the pod sandbox's spec to see pod-level host namespaces too.
 pub fn facts(spec: &Spec) -> SpecFacts {
+    facts_in_pod(spec, None)
+}
+
+/// Reads the policy-relevant facts out of a container's spec and its pod sandbox's spec.
+///
+/// CRI containers join their pod's namespaces by path (`/proc/<pause pid>/ns/net`), so a
+/// host-network pod shows up only in the *sandbox* spec, which has no network entry at all.
+/// A kind counts as shared with the host when the container has no entry for it, or joins it by
+/// path and the sandbox has no entry for it.
+pub fn facts_in_pod(spec: &Spec, sandbox: Option<&Spec>) -> SpecFacts {
     let process = spec.process().as_ref();
     let linux = spec.linux().as_ref();
     let capabilities = process
@@ -92,12 +111,35 @@ pub fn facts(spec: &Spec) -> SpecFacts {
         .map(capability_sets)
         .unwrap_or_default();
     let seccomp = linux.and_then(|l| l.seccomp().as_ref());
-    let namespaces = linux.and_then(|l| l.namespaces().as_ref());
+    let entry = |spec: &Spec, kind: LinuxNamespaceType| {
+        spec.linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .and_then(|ns| ns.iter().find(|n| n.typ() == kind).cloned())
+    };
     let host_namespaces = CHECKED_NAMESPACES
         .iter()
-        .filter(|(kind, _)| !namespaces.is_some_and(|ns| ns.iter().any(|n| n.typ() == *kind)))
+        .filter(|(kind, _)| match entry(spec, *kind) {
+            None => true,
+            Some(joined) if joined.path().is_some() => {
+                sandbox.is_some_and(|sandbox| entry(sandbox, *kind).is_none())
+            }
+            Some(_) => false,
+        })
         .map(|(_, name)| (*name).to_owned())
         .collect();
+    let all_devices_allowed = linux
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.devices().as_ref())
+        .is_some_and(|devices| {
+            devices.iter().any(|d| {
+                d.allow()
+                    && d.typ().is_none_or(|t| t == LinuxDeviceType::A)
+                    && d.major().is_none()
+                    && d.minor().is_none()
+                    && d.access().as_deref() == Some("rwm")
+            })
+        });
     let proc_unmasked = linux.is_none_or(|l| {
         l.masked_paths().as_ref().is_none_or(Vec::is_empty)
             && l.readonly_paths().as_ref().is_none_or(Vec::is_empty)
@@ -113,8 +155,9 @@ pub fn facts(spec: &Spec) -> SpecFacts {
     });
     let privilege = Privileged {
         sys_admin: capabilities.bounding.iter().any(|c| c == "CAP_SYS_ADMIN"),
-        proc_unmasked,
         sysfs_writable,
+        all_devices_allowed,
+        proc_unmasked,
     };
     let user = process.map(|p| p.user());
     SpecFacts {
@@ -131,7 +174,7 @@ pub fn facts(spec: &Spec) -> SpecFacts {
         additional_gids: user
             .and_then(|u| u.additional_gids().clone())
             .unwrap_or_default(),
-        privileged: privilege.all(),
+        privileged: privilege.decide(),
         privilege,
         host_namespaces,
         apparmor_profile: process.and_then(|p| p.apparmor_profile().clone()),
@@ -227,7 +270,7 @@ mod tests {
 
     #[test]
     fn missing_namespace_entries_are_host_namespaces() {
-        // Host network: CRI leaves the network namespace out.
+        // The container has no network entry: shared with the host whatever the pod does.
         assert_eq!(facts(&spec(CRI_SPEC)).host_namespaces, ["network"]);
         let mut s = spec(CRI_SPEC);
         s.linux_mut().as_mut().unwrap().set_namespaces(None);
@@ -238,31 +281,47 @@ mod tests {
     }
 
     #[test]
-    fn privileged_needs_all_signs() {
+    fn namespaces_joined_from_a_host_namespace_pod_are_host_namespaces() {
+        // As containerd 2.1 writes a host-network pod: the container joins the sandbox's net,
+        // ipc and uts by path; the sandbox itself has no network and no uts entry.
+        let container = spec(&CRI_SPEC.replace(
+            r#"{"type": "mount"},"#,
+            r#"{"type": "mount"}, {"type": "network", "path": "/proc/42/ns/net"},"#,
+        ));
+        let sandbox = spec(
+            r#"{"ociVersion": "1.2.1", "linux": {"namespaces": [{"type": "pid"}, {"type": "ipc"},
+                {"type": "mount"}]}}"#,
+        );
+        assert!(facts(&container).host_namespaces.is_empty());
+        assert_eq!(
+            facts_in_pod(&container, Some(&sandbox)).host_namespaces,
+            ["network", "uts"]
+        );
+    }
+
+    #[test]
+    fn privileged_needs_all_capabilities_and_a_writable_sysfs() {
         let privileged = CRI_SPEC
             .replace(r#""CAP_KILL"]"#, r#""CAP_KILL", "CAP_SYS_ADMIN"]"#)
-            .replace(
-                r#""options": ["nosuid", "ro"]"#,
-                r#""options": ["nosuid", "rw"]"#,
-            )
+            .replace(r#""options": ["nosuid", "ro"]"#, r#""options": ["nosuid", "rw"]"#)
             .replace(
                 r#""maskedPaths": ["/proc/kcore"], "readonlyPaths": ["/proc/sys"]"#,
-                r#""maskedPaths": []"#,
+                r#""maskedPaths": [], "resources": {"devices": [{"allow": true, "access": "rwm"}]}"#,
             );
         let f = facts(&spec(&privileged));
-        assert_eq!(
-            f.privilege,
-            Privileged {
-                sys_admin: true,
-                proc_unmasked: true,
-                sysfs_writable: true
-            }
-        );
+        let all = Privileged {
+            sys_admin: true,
+            sysfs_writable: true,
+            all_devices_allowed: true,
+            proc_unmasked: true,
+        };
+        assert_eq!(f.privilege, all);
         assert!(f.privileged);
         // CAP_SYS_ADMIN alone (capabilities: add: [SYS_ADMIN]) is not "privileged".
         let only_cap = CRI_SPEC.replace(r#""CAP_KILL"]"#, r#""CAP_KILL", "CAP_SYS_ADMIN"]"#);
         let f = facts(&spec(&only_cap));
         assert!(f.privilege.sys_admin && !f.privileged);
+        assert!(!f.privilege.all_devices_allowed && !f.privilege.proc_unmasked);
     }
 
     #[test]
