@@ -9,24 +9,26 @@ use anyhow::{Context, bail};
 use crate::{Process, Testbed};
 
 /// The `bulkhead` binary under test: `$BULKHEAD_BIN`, or the one cargo built next to this test
-/// executable (`target/<profile>/bulkhead`).
+/// executable or demo binary (`target/<profile>/bulkhead`).
 pub fn bulkhead_binary() -> anyhow::Result<PathBuf> {
     if let Some(path) = std::env::var_os("BULKHEAD_BIN") {
         return Ok(path.into());
     }
     let exe = std::env::current_exe().context("while locating the test executable")?;
-    // target/<profile>/deps/<test> -> target/<profile>/bulkhead
-    let candidate = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|profile| profile.join("bulkhead"))
-        .context("unexpected test executable location")?;
-    if !candidate.exists() {
+    // Binaries live in target/<profile>/, test executables in target/<profile>/deps/.
+    let dir = exe.parent().context("unexpected executable location")?;
+    let candidates = [Some(dir), dir.parent()];
+    let found = candidates
+        .into_iter()
+        .flatten()
+        .map(|dir| dir.join("bulkhead"))
+        .find(|path| path.exists());
+    let Some(candidate) = found else {
         bail!(
-            "{} does not exist: build it first (`cargo build -p bulkhead-daemon`) or set BULKHEAD_BIN",
-            candidate.display()
+            "no bulkhead binary next to {}: build it first (`cargo build -p bulkhead-daemon`) or set BULKHEAD_BIN",
+            exe.display()
         );
-    }
+    };
     Ok(candidate)
 }
 
