@@ -167,4 +167,59 @@ mod tests {
         assert_eq!(request.metadata().get(NAMESPACE_HEADER).unwrap(), "k8s.io");
         assert_eq!(request.metadata().get("grpc-timeout").unwrap(), "250000u");
     }
+
+    #[test]
+    fn namespace_must_be_a_header_value() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _guard = runtime.enter();
+        let channel = tonic::transport::Endpoint::from_static("http://[::]").connect_lazy();
+        assert!(Containerd::from_channel(channel.clone(), "k8s.io").is_ok());
+        for bad in ["", "bad\nname"] {
+            let error = Containerd::from_channel(channel.clone(), bad).unwrap_err();
+            assert!(matches!(error, Error::InvalidNamespace { .. }), "{bad:?}");
+        }
+    }
+
+    /// A containerd that accepts connections but never answers must cost a call its deadline,
+    /// not the NRI handler's whole budget.
+    #[tokio::test]
+    async fn a_silent_containerd_costs_one_call_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("silent.sock");
+        let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        let containerd = tokio::time::timeout(Duration::from_secs(5), Containerd::connect(&socket))
+            .await
+            .expect("connect does not wait for the server to speak")
+            .unwrap()
+            .with_call_timeout(Duration::from_millis(200));
+        let started = std::time::Instant::now();
+        let error = tokio::time::timeout(Duration::from_secs(5), containerd.get_spec("c1"))
+            .await
+            .expect("the call deadline fired")
+            .unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(
+            matches!(
+                error,
+                Error::Rpc {
+                    call: "Containers.Get",
+                    ..
+                }
+            ),
+            "{error}"
+        );
+    }
 }
