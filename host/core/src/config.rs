@@ -16,7 +16,7 @@ pub const DEFAULT_NRI_SOCKET: &str = "/var/run/nri/nri.sock";
 pub const DEFAULT_CONTAINERD_SOCKET: &str = "/run/containerd/containerd.sock";
 
 /// The whole daemon configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Config {
     /// How to reach containerd's NRI socket and register there.
@@ -28,6 +28,129 @@ pub struct Config {
     /// Log output.
     #[serde(default)]
     pub log: LogConfig,
+    /// `[[plugins]]`: the plugin chain, run in this order on every decision point.
+    #[serde(default)]
+    pub plugins: Vec<PluginConfig>,
+    /// Where decisions are recorded.
+    #[serde(default)]
+    pub audit: AuditConfig,
+    /// Process-wide plugin sandbox settings.
+    #[serde(default)]
+    pub sandbox: SandboxConfig,
+}
+
+/// Whether a plugin's decisions are applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PluginMode {
+    /// Denials refuse containers and mutations are applied (default).
+    #[default]
+    Enforce,
+    /// The decision is made and audited, and nothing is applied: for trying out a policy.
+    Audit,
+}
+
+/// What a plugin's failure (trap, timeout, memory limit, error, invalid output, or no budget
+/// left to run it) means for the container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailurePolicy {
+    /// Refuse the container (fail closed; default).
+    #[default]
+    Deny,
+    /// Let the container through without this plugin's decision; the audit record says why.
+    Allow,
+}
+
+/// Largest per-call time budget a plugin may be given: the whole chain must answer inside
+/// containerd's request timeout (2 s by default), with room for the host's own work.
+pub const MAX_PLUGIN_TIME_BUDGET_MS: u64 = 1000;
+/// Largest memory cap a plugin may be given.
+pub const MAX_PLUGIN_MEMORY_MIB: u64 = 512;
+
+/// One `[[plugins]]` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PluginConfig {
+    /// The plugin component (`.wasm`).
+    pub path: PathBuf,
+    /// `enforce` (default) or `audit`.
+    #[serde(default)]
+    pub mode: PluginMode,
+    /// `deny` (default) or `allow`: what a failure of this plugin means.
+    #[serde(default)]
+    pub failure_policy: FailurePolicy,
+    /// Wall-clock budget of one call, in milliseconds. Default 100, at most 1000.
+    #[serde(default = "default_time_budget_ms")]
+    pub time_budget_ms: u64,
+    /// Memory cap of one plugin instance, in MiB. Default 16, at most 512.
+    #[serde(default = "default_memory_limit_mib")]
+    pub memory_limit_mib: u64,
+    /// The plugin's own settings; handed to it as a JSON document by the `config` import.
+    #[serde(default)]
+    pub config: toml::Table,
+}
+
+impl PluginConfig {
+    /// The plugin's settings as the JSON text its `config` import returns.
+    pub fn config_json(&self) -> String {
+        serde_json::to_string(&self.config).unwrap_or_else(|_| "{}".into())
+    }
+}
+
+fn default_time_budget_ms() -> u64 {
+    100
+}
+
+fn default_memory_limit_mib() -> u64 {
+    16
+}
+
+/// Where audit records go when `[audit] path` is `-`.
+pub const AUDIT_STDOUT: &str = "-";
+
+/// `[audit]`: the decision log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AuditConfig {
+    /// File the JSON-lines audit log is appended to; `-` (default) writes to standard output,
+    /// next to the daemon's own log on standard error.
+    #[serde(default = "default_audit_path")]
+    pub path: PathBuf,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            path: default_audit_path(),
+        }
+    }
+}
+
+fn default_audit_path() -> PathBuf {
+    PathBuf::from(AUDIT_STDOUT)
+}
+
+/// `[sandbox]`: the plugin runtime shared by all plugins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SandboxConfig {
+    /// Directory of compiled plugin artifacts (keyed by wasmtime version and plugin digest), so
+    /// restarts skip compilation. Default `/var/cache/bulkhead`; empty disables the cache.
+    #[serde(default = "default_cache_dir")]
+    pub cache_dir: PathBuf,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            cache_dir: default_cache_dir(),
+        }
+    }
+}
+
+fn default_cache_dir() -> PathBuf {
+    PathBuf::from("/var/cache/bulkhead")
 }
 
 /// `[nri]`: registration with the runtime.
@@ -156,6 +279,42 @@ impl Config {
         if self.containerd.namespace.is_empty() {
             return Err(invalid("containerd.namespace", "must not be empty".into()));
         }
+        for (i, plugin) in self.plugins.iter().enumerate() {
+            plugin.validate(&format!("plugins[{i}]"))?;
+        }
+        if self.audit.path.as_os_str().is_empty() {
+            return Err(invalid(
+                "audit.path",
+                "must not be empty (use \"-\" for standard output)".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl PluginConfig {
+    fn validate(&self, at: &str) -> Result<(), Error> {
+        if self.path.as_os_str().is_empty() {
+            return Err(invalid(&format!("{at}.path"), "must not be empty".into()));
+        }
+        if !(1..=MAX_PLUGIN_TIME_BUDGET_MS).contains(&self.time_budget_ms) {
+            return Err(invalid(
+                &format!("{at}.time-budget-ms"),
+                format!(
+                    "must be between 1 and {MAX_PLUGIN_TIME_BUDGET_MS} (the chain must answer inside containerd's request timeout), got {}",
+                    self.time_budget_ms
+                ),
+            ));
+        }
+        if !(1..=MAX_PLUGIN_MEMORY_MIB).contains(&self.memory_limit_mib) {
+            return Err(invalid(
+                &format!("{at}.memory-limit-mib"),
+                format!(
+                    "must be between 1 and {MAX_PLUGIN_MEMORY_MIB}, got {}",
+                    self.memory_limit_mib
+                ),
+            ));
+        }
         Ok(())
     }
 }
@@ -253,6 +412,112 @@ mod tests {
             let err = Config::from_toml(toml).unwrap_err();
             assert!(err.to_string().starts_with(key), "{err}");
         }
+    }
+
+    #[test]
+    fn plugin_entries_get_documented_defaults() {
+        let config = Config::from_toml("[[plugins]]\npath = \"/p/a.wasm\"\n").unwrap();
+        let plugin = &config.plugins[0];
+        assert_eq!(plugin.mode, PluginMode::Enforce);
+        assert_eq!(plugin.failure_policy, FailurePolicy::Deny);
+        assert_eq!(plugin.time_budget_ms, 100);
+        assert_eq!(plugin.memory_limit_mib, 16);
+        assert_eq!(plugin.config_json(), "{}");
+        assert_eq!(config.audit.path, PathBuf::from("-"));
+        assert_eq!(
+            config.sandbox.cache_dir,
+            PathBuf::from("/var/cache/bulkhead")
+        );
+    }
+
+    #[test]
+    fn plugin_entries_keep_their_order_and_settings() {
+        let config = Config::from_toml(
+            r#"
+            [[plugins]]
+            path = "/p/first.wasm"
+            mode = "audit"
+            failure-policy = "allow"
+            time-budget-ms = 250
+            memory-limit-mib = 32
+            [plugins.config]
+            deny-tags = ["latest"]
+            [[plugins]]
+            path = "/p/second.wasm"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.plugins.len(), 2);
+        assert_eq!(config.plugins[0].mode, PluginMode::Audit);
+        assert_eq!(config.plugins[0].failure_policy, FailurePolicy::Allow);
+        assert_eq!(config.plugins[0].time_budget_ms, 250);
+        assert_eq!(
+            config.plugins[0].config_json(),
+            r#"{"deny-tags":["latest"]}"#
+        );
+        assert_eq!(config.plugins[1].path, PathBuf::from("/p/second.wasm"));
+    }
+
+    #[test]
+    fn plugin_without_path_is_rejected() {
+        let err = Config::from_toml("[[plugins]]\nmode = \"audit\"\n").unwrap_err();
+        assert!(err.to_string().contains("path"), "{err}");
+    }
+
+    #[test]
+    fn unknown_plugin_key_is_named() {
+        let err = Config::from_toml("[[plugins]]\npath = \"/a\"\ntime-budget = 5\n").unwrap_err();
+        assert!(err.to_string().contains("time-budget"), "{err}");
+    }
+
+    #[test]
+    fn plugin_mode_and_failure_policy_are_closed_sets() {
+        let err =
+            Config::from_toml("[[plugins]]\npath = \"/a\"\nmode = \"observe\"\n").unwrap_err();
+        assert!(err.to_string().contains("observe"), "{err}");
+        let err = Config::from_toml("[[plugins]]\npath = \"/a\"\nfailure-policy = \"open\"\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("open"), "{err}");
+    }
+
+    #[test]
+    fn plugin_time_budget_must_fit_the_runtime_deadline() {
+        for bad in [0, 1001] {
+            let err = Config::from_toml(&format!(
+                "[[plugins]]\npath = \"/a\"\ntime-budget-ms = {bad}\n"
+            ))
+            .unwrap_err();
+            assert!(
+                err.to_string().starts_with("plugins[0].time-budget-ms:"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn plugin_memory_limit_is_bounded() {
+        for bad in [0, 513] {
+            let err = Config::from_toml(&format!(
+                "[[plugins]]\npath = \"/a\"\nmemory-limit-mib = {bad}\n"
+            ))
+            .unwrap_err();
+            assert!(
+                err.to_string().starts_with("plugins[0].memory-limit-mib:"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn plugin_path_must_not_be_empty() {
+        let err = Config::from_toml("[[plugins]]\npath = \"\"\n").unwrap_err();
+        assert!(err.to_string().starts_with("plugins[0].path:"), "{err}");
+    }
+
+    #[test]
+    fn audit_path_must_not_be_empty() {
+        let err = Config::from_toml("[audit]\npath = \"\"\n").unwrap_err();
+        assert!(err.to_string().starts_with("audit.path:"), "{err}");
     }
 
     #[test]
