@@ -15,6 +15,7 @@ pub mod config;
 pub mod decision;
 pub mod error;
 pub mod event;
+pub mod merge;
 pub mod view;
 
 pub use error::Error;
