@@ -1,0 +1,52 @@
+//! bulkhead's plugin sandbox: loads WebAssembly components that implement the
+//! `bulkhead:plugin@0.1.0` world (`sdk/wit`) and runs each call in a fresh, limited instance.
+//!
+//! The daemon, `bulkhead plugin test`, `bulkhead eval` and `bulkhead-sdk-testing` all run plugins
+//! through this one crate, so what a plugin author tests is exactly what the node enforces.
+//!
+//! - **Compile once**: a plugin is compiled by Cranelift at load (or loaded from the on-disk
+//!   cache keyed by wasmtime version, engine configuration and the plugin's sha256) and
+//!   pre-instantiated.
+//! - **Fresh instance per call** from a pooling allocator: no state survives between containers.
+//! - **Limits per plugin** ([`PluginLimits`]): wall-clock budget (epoch interruption driven by a
+//!   ticker thread), memory cap, optional fuel, log lines per call, and the operator's config.
+//! - **No ambient authority**: the only imports are `log` and `config`. WASI imports that a
+//!   `wasm32-wasip2` guest links are satisfied with functions that trap, so no filesystem,
+//!   network, clock, randomness or environment is reachable.
+//! - **Typed failures**: every error ([`Error`]) names the plugin and what happened (trap,
+//!   timeout, memory limit, invalid output, plugin-reported error, load failure).
+//!
+//! The API is synchronous: a call is CPU-bound and bounded by its budget, so async callers run it
+//! on a blocking thread. (wasmtime's async support would add fibers and a feature set we do not
+//! otherwise need, for no gain on a call that never awaits I/O.)
+//!
+//! ```no_run
+//! use bulkhead_runtime::{PluginLimits, Runtime, RuntimeOptions};
+//! use bulkhead_core::view::ContainerView;
+//!
+//! # fn main() -> Result<(), bulkhead_runtime::Error> {
+//! let runtime = Runtime::new(RuntimeOptions::default())?;
+//! let plugin = runtime.load("deny_latest.wasm".as_ref(), PluginLimits::default())?;
+//! let decision = plugin.check_container(&ContainerView::default())?;
+//! println!("{} says {:?}", plugin.name(), decision.verdict);
+//! # Ok(())
+//! # }
+//! ```
+
+mod bindings;
+mod cache;
+mod convert;
+mod error;
+mod host;
+mod limits;
+mod plugin;
+mod runtime;
+
+pub use cache::WASMTIME_VERSION;
+pub use error::Error;
+pub use limits::{
+    DEFAULT_LOG_LINES_PER_CALL, DEFAULT_MEMORY_LIMIT, DEFAULT_TIME_BUDGET, MAX_LOG_LINE_BYTES,
+    PluginLimits,
+};
+pub use plugin::{Plugin, PluginInfo};
+pub use runtime::{Runtime, RuntimeOptions};

@@ -1,0 +1,361 @@
+//! A loaded plugin and its calls: compile (or load from cache) once, pre-instantiate once, then
+//! run every call in a fresh, limited store.
+//!
+//! A fresh store per call is the isolation guarantee: nothing a plugin leaves in memory, globals
+//! or tables can leak from one container's check into the next, and a plugin that was
+//! interrupted mid-call cannot leave a half-updated instance behind. With the pooling allocator
+//! and `InstancePre` the cost is tens of microseconds (see the crate's benches).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bulkhead_core::decision::Decision;
+use bulkhead_core::view::{ContainerView, DecisionPoint};
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, types::ComponentItem};
+use wasmtime::{Store, Trap};
+
+use crate::bindings::bulkhead::plugin::types as wit;
+use crate::bindings::{SecurityPlugin, SecurityPluginPre};
+use crate::convert;
+use crate::error::Error;
+use crate::host::CallState;
+use crate::limits::PluginLimits;
+use crate::runtime::{EpochTicker, Runtime};
+
+/// WIT interfaces this host provides, by their full versioned names.
+const PROVIDED_IMPORTS: &[&str] = &["bulkhead:plugin/host@0.1.0", "bulkhead:plugin/types@0.1.0"];
+
+/// What a plugin says about itself in `metadata()`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginInfo {
+    /// Stable name, used in logs, metrics, audit records and errors.
+    pub name: String,
+    /// The plugin's version text.
+    pub version: String,
+    /// Decision points the plugin wants to be called at.
+    pub decision_points: Vec<DecisionPoint>,
+}
+
+/// A loaded, ready-to-call plugin. Cloning is cheap and clones share the compiled code; move a
+/// clone into `tokio::task::spawn_blocking` to call it from async code.
+#[derive(Clone)]
+pub struct Plugin {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pre: SecurityPluginPre<CallState>,
+    engine: wasmtime::Engine,
+    name: Arc<str>,
+    config: Arc<str>,
+    path: PathBuf,
+    digest: String,
+    info: PluginInfo,
+    limits: PluginLimits,
+    fuel_enabled: bool,
+    epoch_tick: Duration,
+    _ticker: Arc<EpochTicker>,
+}
+
+impl Runtime {
+    /// Reads, compiles (or loads from the cache), links and pre-instantiates the plugin at `path`,
+    /// then reads its metadata. Every error names the file.
+    pub fn load(&self, path: &Path, limits: PluginLimits) -> Result<Plugin, Error> {
+        let bytes = std::fs::read(path).map_err(|source| Error::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        self.load_bytes(path, &bytes, limits)
+    }
+
+    /// Like [`Runtime::load`] for bytes already in memory; `path` is only used to name the plugin
+    /// in errors.
+    pub fn load_bytes(
+        &self,
+        path: &Path,
+        wasm: &[u8],
+        limits: PluginLimits,
+    ) -> Result<Plugin, Error> {
+        let incompatible = |reason: String| Error::Incompatible {
+            path: path.to_owned(),
+            reason,
+        };
+        if limits.memory_limit > self.options.max_memory {
+            return Err(Error::Setup {
+                reason: format!(
+                    "plugin {}: memory limit {} exceeds the runtime's max-memory {}",
+                    path.display(),
+                    limits.memory_limit,
+                    self.options.max_memory
+                ),
+            });
+        }
+        let digest = hex(&Sha256::digest(wasm));
+        let compiled = match &self.cache {
+            Some(cache) => cache.load_or_compile(&self.engine, wasm, &digest),
+            None => Component::new(&self.engine, wasm),
+        };
+        let component = compiled.map_err(|e| Error::NotAComponent {
+            path: path.to_owned(),
+            reason: format!("{e:#}"),
+        })?;
+
+        let mut linker = self.linker.clone();
+        check_imports(&self.engine, &component).map_err(incompatible)?;
+        // WASI imports that Rust's std pulls in are linked as functions that trap when called:
+        // a plugin can be built with the ordinary wasm32-wasip2 target, yet has no filesystem,
+        // network, clock, randomness or environment at all.
+        linker
+            .define_unknown_imports_as_traps(&component)
+            .map_err(|e| incompatible(format!("{e:#}")))?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| incompatible(format!("{e:#}")))?;
+        let pre = SecurityPluginPre::new(pre).map_err(|e| incompatible(format!("{e:#}")))?;
+
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        let mut inner = Inner {
+            pre,
+            engine: self.engine.clone(),
+            name: file_name.into(),
+            config: limits.config.as_str().into(),
+            path: path.to_owned(),
+            digest: format!("sha256:{digest}"),
+            info: PluginInfo {
+                name: String::new(),
+                version: String::new(),
+                decision_points: Vec::new(),
+            },
+            limits,
+            fuel_enabled: self.options.fuel,
+            epoch_tick: self.options.epoch_tick,
+            _ticker: self.ticker.clone(),
+        };
+        let info = inner
+            .call(|store, plugin| plugin.call_metadata(store))
+            .map_err(|e| Error::Metadata {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            })?;
+        if info.name.is_empty() {
+            return Err(Error::Metadata {
+                path: path.to_owned(),
+                reason: "plugin name is empty".into(),
+            });
+        }
+        inner.name = info.name.as_str().into();
+        inner.info = PluginInfo {
+            name: info.name,
+            version: info.version,
+            decision_points: info
+                .decision_points
+                .into_iter()
+                .map(convert::decision_point_from_wit)
+                .collect(),
+        };
+        tracing::debug!(plugin = %inner.name, path = %path.display(), digest = %inner.digest, "plugin loaded");
+        Ok(Plugin {
+            inner: Arc::new(inner),
+        })
+    }
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.inner.name)
+            .field("path", &self.inner.path)
+            .field("digest", &self.inner.digest)
+            .field("limits", &self.inner.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Plugin {
+    /// The plugin's own metadata.
+    pub fn info(&self) -> &PluginInfo {
+        &self.inner.info
+    }
+
+    /// The plugin's name (from its metadata), as used in errors and logs.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// `sha256:<hex>` of the component file, for audit records.
+    pub fn digest(&self) -> &str {
+        &self.inner.digest
+    }
+
+    /// The file it was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The limits it runs under.
+    pub fn limits(&self) -> &PluginLimits {
+        &self.inner.limits
+    }
+
+    /// Whether the plugin asked to be called at `point`.
+    pub fn wants(&self, point: DecisionPoint) -> bool {
+        self.inner.info.decision_points.contains(&point)
+    }
+
+    /// Runs `check-container` on `view` in a fresh instance and returns the validated decision.
+    ///
+    /// Blocking and CPU-bound, bounded by the plugin's time budget: from async code, call it in
+    /// `spawn_blocking`. Never panics; every failure is an [`Error`] naming the plugin.
+    pub fn check_container(&self, view: &ContainerView) -> Result<Decision, Error> {
+        let input = convert::container_to_wit(view);
+        let answer = self
+            .inner
+            .call(|store, plugin| plugin.call_check_container(store, &input))?;
+        let name = || self.inner.name.to_string();
+        match answer {
+            Ok(decision) => {
+                convert::decision_from_wit(decision).map_err(|source| Error::InvalidOutput {
+                    plugin: name(),
+                    source,
+                })
+            }
+            Err(reported) => {
+                let (kind, message) = match reported {
+                    wit::PluginError::InvalidConfig(m) => ("invalid-config", m),
+                    wit::PluginError::Unsupported(m) => ("unsupported", m),
+                    wit::PluginError::Internal(m) => ("internal", m),
+                };
+                Err(Error::Reported {
+                    plugin: name(),
+                    kind,
+                    message,
+                })
+            }
+        }
+    }
+}
+
+impl Inner {
+    /// One sandboxed call: fresh store with this plugin's limits, instantiate, run `f`, classify
+    /// any failure.
+    fn call<R>(
+        &self,
+        f: impl FnOnce(&mut Store<CallState>, &SecurityPlugin) -> wasmtime::Result<R>,
+    ) -> Result<R, Error> {
+        let started = Instant::now();
+        let budget = self.limits.time_budget;
+        let mut store = Store::new(
+            &self.engine,
+            CallState::new(
+                self.name.clone(),
+                self.config.clone(),
+                self.limits.log_lines_per_call,
+                self.limits.memory_limit,
+            ),
+        );
+        store.limiter(|state| state);
+        let tick = self.epoch_tick.as_nanos().max(1);
+        let ticks = u64::try_from(budget.as_nanos().div_ceil(tick)).unwrap_or(u64::MAX);
+        store.set_epoch_deadline(ticks.max(1));
+        store.epoch_deadline_trap();
+        let fuel = self.limits.fuel.unwrap_or(u64::MAX);
+        if self.fuel_enabled {
+            store.set_fuel(fuel).map_err(|e| Error::Setup {
+                reason: format!("{e:#}"),
+            })?;
+        }
+
+        let result = match self.pre.instantiate(&mut store) {
+            Ok(instance) => f(&mut store, &instance).map_err(|e| (e, false)),
+            Err(e) => Err((e, true)),
+        };
+        let elapsed = started.elapsed();
+        let state = store.data();
+        if state.logs_dropped > 0 {
+            tracing::warn!(plugin = %self.name, dropped = state.logs_dropped, "plugin log lines dropped by the rate limit");
+        }
+        let plugin = self.name.to_string();
+        match result {
+            Ok(value) if elapsed <= budget + self.epoch_tick => Ok(value),
+            Ok(_) => Err(Error::Timeout {
+                plugin,
+                budget,
+                elapsed,
+            }),
+            Err(_) if state.memory_exceeded => Err(Error::MemoryLimit {
+                plugin,
+                limit: self.limits.memory_limit,
+            }),
+            Err((err, during_instantiate)) => Err(match err.downcast_ref::<Trap>() {
+                Some(Trap::Interrupt) => Error::Timeout {
+                    plugin,
+                    budget,
+                    elapsed,
+                },
+                Some(Trap::OutOfFuel) => Error::OutOfFuel { plugin, fuel },
+                _ if during_instantiate && err.downcast_ref::<Trap>().is_none() => {
+                    Error::Instantiate {
+                        plugin,
+                        reason: format!("{err:#}"),
+                    }
+                }
+                _ => {
+                    let mut message = describe(&err);
+                    if let Some(last) = &state.last_error {
+                        message.push_str(&format!(" (last error logged: {last})"));
+                    }
+                    Error::Trap { plugin, message }
+                }
+            }),
+        }
+    }
+}
+
+/// Refuses components that import something this host cannot provide. `wasi:*` imports are
+/// allowed (they trap if called); a `bulkhead:plugin` import of another version is the classic
+/// "built against the wrong SDK" mistake and gets a message saying so.
+fn check_imports(engine: &wasmtime::Engine, component: &Component) -> Result<(), String> {
+    for (name, item) in component.component_type().imports(engine) {
+        if PROVIDED_IMPORTS.contains(&name) || name.starts_with("wasi:") {
+            continue;
+        }
+        if name.starts_with("bulkhead:plugin/") {
+            return Err(format!(
+                "imports `{name}`; this host provides {}",
+                PROVIDED_IMPORTS.join(", ")
+            ));
+        }
+        let kind = match item.ty {
+            ComponentItem::ComponentFunc(_) | ComponentItem::CoreFunc(_) => "function",
+            ComponentItem::ComponentInstance(_) => "interface",
+            _ => "item",
+        };
+        return Err(format!(
+            "imports {kind} `{name}`, which bulkhead does not provide"
+        ));
+    }
+    Ok(())
+}
+
+/// The error's cause chain in one line, without wasmtime's "error while executing" wrapper.
+fn describe(err: &wasmtime::Error) -> String {
+    let parts: Vec<String> = err
+        .chain()
+        .map(|cause| cause.to_string())
+        .filter(|m| !m.starts_with("error while executing at wasm backtrace"))
+        .collect();
+    if parts.is_empty() {
+        err.to_string()
+    } else {
+        parts.join(": ")
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,10 @@
+//! Paths of bulkhead's own test plugins, built as `wasm32-wasip2` components by this crate's
+//! build script. Used as a dev-dependency by the runtime's tests and benchmarks and by
+//! `bulkhead-sdk-testing`'s tests; never shipped.
+//!
+//! - [`NOOP`]: allows everything (the fixed cost of a call).
+//! - [`REALISTIC`]: a small baseline policy over the whole view (the cost of a real call).
+//! - [`HOSTILE`]: misbehaves as its config string says (`loop`, `grow-memory`, `recurse`,
+//!   `panic`, `log-flood`, `bad-capability`, `bad-seccomp`, `report-error`, `read-clock`).
+
+include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
