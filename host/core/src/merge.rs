@@ -147,24 +147,26 @@ impl MergedMutations {
                 Mutation::SetNoNewPrivileges => self.no_new_privileges = true,
                 Mutation::SetReadonlyRootfs => self.readonly_rootfs = true,
                 Mutation::AddEnv { name, value } => {
-                    set_once(
+                    if let Some((first, what)) = set_once(
                         &mut self.env,
                         name,
                         value.clone(),
                         plugin,
                         "environment variable",
-                    )
-                    .map(|(first, what)| conflict(&first, what));
+                    ) {
+                        conflict(&first, what);
+                    }
                 }
                 Mutation::AddAnnotation { key, value } => {
-                    set_once(
+                    if let Some((first, what)) = set_once(
                         &mut self.annotations,
                         key,
                         value.clone(),
                         plugin,
                         "annotation",
-                    )
-                    .map(|(first, what)| conflict(&first, what));
+                    ) {
+                        conflict(&first, what);
+                    }
                 }
                 Mutation::AddRlimit(limit) => {
                     let merged = match self.rlimits.get(&limit.kind) {
@@ -178,24 +180,26 @@ impl MergedMutations {
                     self.rlimits.insert(limit.kind.clone(), merged);
                 }
                 Mutation::AddMount(mount) => {
-                    set_once(
+                    if let Some((first, what)) = set_once(
                         &mut self.mounts,
                         &mount.destination,
                         mount.clone(),
                         plugin,
                         "mount at",
-                    )
-                    .map(|(first, what)| conflict(&first, what));
+                    ) {
+                        conflict(&first, what);
+                    }
                 }
                 Mutation::MountSecret(secret) => {
-                    set_once(
+                    if let Some((first, what)) = set_once(
                         &mut self.secrets,
                         &secret.target,
                         secret.clone(),
                         plugin,
                         "secret at",
-                    )
-                    .map(|(first, what)| conflict(&first, what));
+                    ) {
+                        conflict(&first, what);
+                    }
                 }
             }
         }
