@@ -11,7 +11,13 @@ use anyhow::{Context, bail};
 use bulkhead_core::config::Config;
 use bulkhead_core::event::EventMask;
 
-use crate::nri::{self, ObserveOnly, Registration};
+use bulkhead_containerd::Containerd;
+use bulkhead_runtime::{PluginLimits, Runtime, RuntimeOptions};
+
+use crate::engine::Engine;
+use crate::engine::audit::AuditLog;
+use crate::engine::chain::{Chain, ChainPlugin};
+use crate::nri::{self, Registration};
 
 /// Reads and validates a configuration file; errors name the file.
 pub fn load_config(path: &Path) -> anyhow::Result<Config> {
@@ -48,6 +54,20 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         index: config.nri.plugin_index.clone(),
         events: EventMask::all(),
     };
+    let chain = load_chain(&config)?;
+    let containerd =
+        Containerd::connect_in(&config.containerd.socket, &config.containerd.namespace)
+            .await
+            .context(
+                "cannot reach containerd's gRPC API (--containerd-socket / containerd.socket)",
+            )?;
+    let audit = AuditLog::open(&config.audit.path).with_context(|| {
+        format!(
+            "cannot open the audit log {} (audit.path)",
+            config.audit.path.display()
+        )
+    })?;
+    let engine = Engine::new(chain, containerd, audit);
     tracing::info!(
         nri_socket = %registration.socket.display(),
         containerd_socket = %config.containerd.socket.display(),
@@ -55,12 +75,68 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         index = %registration.index,
         "starting"
     );
-    nri::run(&registration, Arc::new(ObserveOnly), shutdown)
+    nri::run(&registration, Arc::new(engine), shutdown)
         .await
         .context("NRI session with the runtime ended")?;
     tracing::info!("stopped");
     Ok(())
 }
+
+/// Loads every `[[plugins]]` entry into one sandbox, in order. Errors name the entry and file.
+pub fn load_chain(config: &Config) -> anyhow::Result<Chain> {
+    if config.plugins.is_empty() {
+        return Ok(Chain::default());
+    }
+    let max_memory = config
+        .plugins
+        .iter()
+        .map(|p| p.memory_limit_mib)
+        .max()
+        .unwrap_or(16) as usize
+        * MIB;
+    let cache_dir = &config.sandbox.cache_dir;
+    let runtime = Runtime::new(RuntimeOptions {
+        cache_dir: (!cache_dir.as_os_str().is_empty()).then(|| cache_dir.clone()),
+        max_memory,
+        ..RuntimeOptions::default()
+    })
+    .context("cannot start the plugin sandbox")?;
+    let mut plugins = Vec::with_capacity(config.plugins.len());
+    for (i, entry) in config.plugins.iter().enumerate() {
+        let limits = PluginLimits {
+            time_budget: std::time::Duration::from_millis(entry.time_budget_ms),
+            memory_limit: entry.memory_limit_mib as usize * MIB,
+            config: entry.config_json(),
+            ..PluginLimits::default()
+        };
+        let plugin = runtime
+            .load(&entry.path, limits)
+            .with_context(|| format!("plugins[{i}] ({})", entry.path.display()))?;
+        tracing::info!(
+            plugin = plugin.name(),
+            digest = plugin.digest(),
+            mode = ?entry.mode,
+            failure_policy = ?entry.failure_policy,
+            "plugin loaded"
+        );
+        plugins.push(ChainPlugin {
+            plugin,
+            mode: entry.mode,
+            failure_policy: entry.failure_policy,
+        });
+    }
+    let mut names: Vec<&str> = plugins.iter().map(|p| p.plugin.name()).collect();
+    names.sort_unstable();
+    if let Some(pair) = names.windows(2).find(|pair| pair[0] == pair[1]) {
+        bail!(
+            "two plugins are named {:?}: names identify plugins in audit records and must be unique",
+            pair[0]
+        );
+    }
+    Ok(Chain::new(plugins))
+}
+
+const MIB: usize = 1 << 20;
 
 /// Overrides from the command line, applied on top of the configuration file.
 #[derive(Debug, Default, Clone)]

@@ -2,7 +2,10 @@
 //! calls in here, and tests and benchmarks drive the same code.
 //!
 //! - [`nri`]: the NRI protocol — how containerd tells bulkhead about pods and containers;
-//! - [`daemon`]: `bulkhead run` — configuration, preflight checks, the session loop.
+//! - [`engine`]: what happens on an event — context, plugin chain, merge, enforcement, audit;
+//! - [`daemon`]: `bulkhead run` — configuration, preflight checks, loading plugins, the session
+//!   loop.
 
 pub mod daemon;
+pub mod engine;
 pub mod nri;

@@ -1,0 +1,197 @@
+//! Applying merged mutations to a container's stored OCI spec, and proving they took.
+//!
+//! On containerd 2.1 (NRI v0.8) capabilities, seccomp, no_new_privileges and a read-only rootfs
+//! cannot be adjusted through NRI; the stored spec is patched with `Containers.Update` during
+//! PostCreateContainer instead, and the task created at start reads it. Every patch is read back
+//! and checked; anything missing is an error, and the engine then refuses the start.
+
+use std::time::{Duration, Instant};
+
+use bulkhead_containerd::{Containerd, Hardening};
+use bulkhead_core::merge::MergedMutations;
+use oci_spec::runtime::{
+    Mount, MountBuilder, PosixRlimit, PosixRlimitBuilder, PosixRlimitType, Spec,
+};
+
+use super::oci;
+
+/// Extra changes the engine makes besides the hardening proper.
+#[derive(Debug, Default, Clone)]
+pub struct Extras {
+    /// Annotations to set in the spec (plugin annotations, the guard marker).
+    pub annotations: Vec<(String, String)>,
+    /// Bind mounts to add (plugin mounts, materialized secrets).
+    pub mounts: Vec<Mount>,
+}
+
+/// What a successful patch took.
+#[derive(Debug, Clone, Copy)]
+pub struct Patched {
+    /// Read + update + read-back + verify.
+    pub elapsed: Duration,
+}
+
+/// Builds the spec-level part of `mutations`.
+pub fn hardening(mutations: &MergedMutations) -> Result<Hardening, String> {
+    Ok(Hardening {
+        keep_only_capabilities: mutations
+            .keep_only_capabilities
+            .as_ref()
+            .map(|keep| oci::capabilities_to_oci(keep)),
+        drop_capabilities: oci::capabilities_to_oci(&mutations.drop_capabilities),
+        seccomp: mutations
+            .seccomp
+            .as_ref()
+            .map(|chosen| oci::seccomp_to_oci(&chosen.value))
+            .transpose()?,
+        no_new_privileges: mutations.no_new_privileges,
+        readonly_rootfs: mutations.readonly_rootfs,
+        env: mutations
+            .env
+            .iter()
+            .map(|(name, chosen)| (name.clone(), chosen.value.clone()))
+            .collect(),
+    })
+}
+
+/// The plugin-requested annotations and mounts of `mutations`.
+pub fn extras(mutations: &MergedMutations) -> Result<Extras, String> {
+    let annotations = mutations
+        .annotations
+        .iter()
+        .map(|(key, chosen)| (key.clone(), chosen.value.clone()))
+        .collect();
+    let mounts = mutations
+        .mounts
+        .values()
+        .map(|chosen| {
+            let m = &chosen.value;
+            MountBuilder::default()
+                .destination(&m.destination)
+                .source(&m.source)
+                .typ(if m.fs_type.is_empty() {
+                    "bind"
+                } else {
+                    &m.fs_type
+                })
+                .options(m.options.clone())
+                .build()
+                .map_err(|e| format!("mount {}: {e}", m.destination))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Extras {
+        annotations,
+        mounts,
+    })
+}
+
+/// Patches, stores, reads back and verifies. Nothing is written when there is nothing to do.
+pub async fn patch_spec(
+    containerd: &Containerd,
+    container_id: &str,
+    hardening: &Hardening,
+    extras: &Extras,
+    rlimits: &MergedMutations,
+) -> Result<Patched, String> {
+    let started = Instant::now();
+    let rlimits = rlimit_list(rlimits)?;
+    let mut stored = containerd
+        .get_stored_spec(container_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    hardening.apply(&mut stored.spec);
+    apply_extras(&mut stored.spec, extras, &rlimits);
+    containerd
+        .update_stored_spec(container_id, &stored)
+        .await
+        .map_err(|e| e.to_string())?;
+    let written = containerd
+        .get_spec(container_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    hardening
+        .verify(&written)
+        .map_err(|missing| format!("after the update: {missing}"))?;
+    verify_extras(&written, extras, &rlimits)?;
+    Ok(Patched {
+        elapsed: started.elapsed(),
+    })
+}
+
+fn rlimit_list(mutations: &MergedMutations) -> Result<Vec<PosixRlimit>, String> {
+    mutations
+        .rlimits
+        .values()
+        .map(|limit| {
+            let kind: PosixRlimitType =
+                serde_json::from_value(serde_json::Value::String(limit.kind.clone()))
+                    .map_err(|e| format!("rlimit {}: {e}", limit.kind))?;
+            PosixRlimitBuilder::default()
+                .typ(kind)
+                .hard(limit.hard)
+                .soft(limit.soft)
+                .build()
+                .map_err(|e| format!("rlimit {}: {e}", limit.kind))
+        })
+        .collect()
+}
+
+fn apply_extras(spec: &mut Spec, extras: &Extras, rlimits: &[PosixRlimit]) {
+    if !extras.annotations.is_empty() {
+        let mut annotations = spec.annotations().clone().unwrap_or_default();
+        for (key, value) in &extras.annotations {
+            annotations.insert(key.clone(), value.clone());
+        }
+        spec.set_annotations(Some(annotations));
+    }
+    if !extras.mounts.is_empty() {
+        let mut mounts = spec.mounts().clone().unwrap_or_default();
+        for mount in &extras.mounts {
+            mounts.retain(|m| m.destination() != mount.destination());
+            mounts.push(mount.clone());
+        }
+        spec.set_mounts(Some(mounts));
+    }
+    if !rlimits.is_empty()
+        && let Some(process) = spec.process_mut()
+    {
+        let mut current = process.rlimits().clone().unwrap_or_default();
+        for limit in rlimits {
+            current.retain(|l| l.typ() != limit.typ());
+            current.push(*limit);
+        }
+        process.set_rlimits(Some(current));
+    }
+}
+
+fn verify_extras(spec: &Spec, extras: &Extras, rlimits: &[PosixRlimit]) -> Result<(), String> {
+    let annotations = spec.annotations().clone().unwrap_or_default();
+    for (key, value) in &extras.annotations {
+        if annotations.get(key) != Some(value) {
+            return Err(format!("after the update: annotation {key} not set"));
+        }
+    }
+    let mounts = spec.mounts().clone().unwrap_or_default();
+    for mount in &extras.mounts {
+        if !mounts.contains(mount) {
+            return Err(format!(
+                "after the update: mount at {} missing",
+                mount.destination().display()
+            ));
+        }
+    }
+    let present = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.rlimits().clone())
+        .unwrap_or_default();
+    for limit in rlimits {
+        if !present.contains(limit) {
+            return Err(format!(
+                "after the update: rlimit {:?} not set",
+                limit.typ()
+            ));
+        }
+    }
+    Ok(())
+}

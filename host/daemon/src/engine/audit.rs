@@ -1,0 +1,168 @@
+//! The audit log: one JSON line per decision, appended to a file or written to standard output.
+//!
+//! A record says what was decided about which container, by which plugins (name, digest,
+//! verdict, mutations, duration, error), what the merged result was, and what was actually
+//! applied and verified. Records carry secret *names* only: values never reach the engine.
+
+use std::fs::OpenOptions;
+use std::io::{self, LineWriter, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use bulkhead_core::config::AUDIT_STDOUT;
+use bulkhead_core::decision::Verdict;
+use bulkhead_core::merge::{Conflict, MergedMutations};
+use serde::Serialize;
+
+use super::chain::PluginRun;
+
+/// One decision, as written to the log.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct AuditRecord {
+    /// RFC 3339 time of the decision.
+    pub time: String,
+    /// The decision point.
+    pub event: String,
+    /// The container.
+    pub container: Subject,
+    /// The pod.
+    pub pod: PodSubject,
+    /// The image.
+    pub image: ImageSubject,
+    /// Why the view is incomplete, when context could not be gathered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context_error: Option<String>,
+    /// Each plugin's part, in chain order.
+    pub plugins: Vec<PluginRun>,
+    /// The merged result of the enforcing plugins.
+    pub result: ResultRecord,
+    /// What was done about it.
+    pub applied: Applied,
+}
+
+/// A container's identity.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Subject {
+    /// Runtime id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+}
+
+/// A pod's identity.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PodSubject {
+    /// Sandbox id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Namespace.
+    pub namespace: String,
+    /// UID.
+    pub uid: String,
+}
+
+/// The image as written and as resolved.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImageSubject {
+    /// As the pod spec wrote it.
+    pub reference: String,
+    /// Normalized.
+    pub normalized: String,
+    /// Resolved digest, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+/// The merged outcome.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ResultRecord {
+    /// Allow or deny (with the reason the CRI caller sees).
+    pub verdict: Verdict,
+    /// Merged mutations.
+    pub mutations: MergedMutations,
+    /// Conflicts between plugins.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<Conflict>,
+}
+
+/// What the engine did with the result.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Applied {
+    /// `refused`, `allowed`, `refused-at-start` (decided at PostCreate, enforced at
+    /// StartContainer), or `recorded` (nothing enforceable at this point).
+    pub action: String,
+    /// The stored spec was patched.
+    pub spec_patched: bool,
+    /// The patch was read back and carries every change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
+    /// Why applying failed (the start is then refused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Time to patch and verify, in microseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch_us: Option<u64>,
+}
+
+/// Where records go. Cheap to clone; writes are serialized.
+#[derive(Clone)]
+pub struct AuditLog {
+    sink: Arc<Mutex<Box<dyn Write + Send>>>,
+}
+
+impl AuditLog {
+    /// Opens the log: `-` is standard output, anything else a file opened for appending
+    /// (created with mode 0600: records reveal workload details).
+    pub fn open(path: &Path) -> io::Result<AuditLog> {
+        let sink: Box<dyn Write + Send> = if path.as_os_str() == AUDIT_STDOUT {
+            Box::new(LineWriter::new(io::stdout()))
+        } else {
+            use std::os::unix::fs::OpenOptionsExt;
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)?;
+            }
+            Box::new(LineWriter::new(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .mode(0o600)
+                    .open(path)?,
+            ))
+        };
+        Ok(AuditLog {
+            sink: Arc::new(Mutex::new(sink)),
+        })
+    }
+
+    /// A log writing into `sink` (tests).
+    pub fn to_writer(sink: impl Write + Send + 'static) -> AuditLog {
+        AuditLog {
+            sink: Arc::new(Mutex::new(Box::new(sink))),
+        }
+    }
+
+    /// Appends one record. A failing log is reported, never fatal to the decision.
+    pub fn write(&self, record: &AuditRecord) {
+        let line = match serde_json::to_string(record) {
+            Ok(line) => line,
+            Err(error) => {
+                tracing::error!(%error, "cannot encode an audit record");
+                return;
+            }
+        };
+        let mut sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Err(error) = writeln!(sink, "{line}").and_then(|()| sink.flush()) {
+            tracing::error!(%error, "cannot write the audit log");
+        }
+    }
+}
+
+/// The current time in RFC 3339 with milliseconds, UTC.
+pub fn now() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}

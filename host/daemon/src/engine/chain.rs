@@ -1,0 +1,200 @@
+//! The configured plugin chain and one run of it over a container view.
+//!
+//! Plugins run one after another in configuration order (a later plugin's seccomp profile is
+//! compared with the earlier one's, so order is part of the policy). Each call runs on a
+//! blocking thread inside the plugin's own time budget; before each call the engine checks the
+//! time left until the runtime's deadline, and a plugin that cannot get its full budget is not
+//! started: its failure policy is applied by the host, as for a timeout.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bulkhead_core::config::{FailurePolicy, PluginMode};
+use bulkhead_core::decision::Decision;
+use bulkhead_core::view::{ContainerView, DecisionPoint};
+use bulkhead_runtime::Plugin;
+use serde::Serialize;
+
+use crate::nri::Deadline;
+
+/// One plugin in the chain, with the operator's settings for it.
+#[derive(Clone)]
+pub struct ChainPlugin {
+    /// The loaded component.
+    pub plugin: Plugin,
+    /// Enforce or audit only.
+    pub mode: PluginMode,
+    /// What a failure of this plugin means.
+    pub failure_policy: FailurePolicy,
+}
+
+/// The plugin chain.
+#[derive(Clone, Default)]
+pub struct Chain {
+    plugins: Arc<Vec<ChainPlugin>>,
+}
+
+/// How one plugin's call ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CallOutcome {
+    /// The plugin decided.
+    Decided(Decision),
+    /// The plugin failed, or could not run; its failure policy decides.
+    Failed {
+        /// Stable label: `timeout`, `trap`, `memory-limit`, `invalid-output`, `no-budget`, ...
+        kind: String,
+        /// What happened, naming the plugin.
+        message: String,
+        /// The policy that was applied.
+        policy: FailurePolicy,
+    },
+}
+
+/// One plugin's part in a chain run, as the audit log records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct PluginRun {
+    /// The plugin's declared name.
+    pub name: String,
+    /// sha256 of the component.
+    pub digest: String,
+    /// Enforce or audit.
+    pub mode: PluginMode,
+    /// Wall-clock time of the call, in microseconds.
+    pub duration_us: u64,
+    /// The result.
+    pub outcome: CallOutcome,
+}
+
+impl PluginRun {
+    /// The decision this run contributes when merging: the plugin's own, or the one its failure
+    /// policy implies. `None` for audit-mode plugins, which never affect the container.
+    pub fn effective_decision(&self) -> Option<Decision> {
+        if self.mode == PluginMode::Audit {
+            return None;
+        }
+        Some(match &self.outcome {
+            CallOutcome::Decided(decision) => decision.clone(),
+            CallOutcome::Failed {
+                policy: FailurePolicy::Allow,
+                ..
+            } => Decision::allow(),
+            CallOutcome::Failed {
+                policy: FailurePolicy::Deny,
+                kind,
+                ..
+            } => Decision::deny(format!(
+                "plugin failed ({kind}) and its failure policy is deny"
+            )),
+        })
+    }
+}
+
+impl Chain {
+    /// A chain of `plugins`, in order.
+    pub fn new(plugins: Vec<ChainPlugin>) -> Chain {
+        Chain {
+            plugins: Arc::new(plugins),
+        }
+    }
+
+    /// Whether any plugin wants to be called at `point`.
+    pub fn wants(&self, point: DecisionPoint) -> bool {
+        self.plugins.iter().any(|p| p.plugin.wants(point))
+    }
+
+    /// The plugins, in order.
+    pub fn plugins(&self) -> &[ChainPlugin] {
+        &self.plugins
+    }
+
+    /// The failure outcome of every plugin wanting `point`, for when the view itself could not
+    /// be built (the plugins cannot decide without it).
+    pub fn fail_all(&self, point: DecisionPoint, kind: &str, message: &str) -> Vec<PluginRun> {
+        self.plugins
+            .iter()
+            .filter(|p| p.plugin.wants(point))
+            .map(|p| failed_run(p, Duration::ZERO, kind, message.to_string()))
+            .collect()
+    }
+
+    /// Runs every plugin wanting the view's decision point, in order, within `deadline`.
+    pub async fn run(&self, view: &ContainerView, deadline: Deadline) -> Vec<PluginRun> {
+        let view = Arc::new(view.clone());
+        let mut runs = Vec::new();
+        for entry in self.plugins.iter().filter(|p| p.plugin.wants(view.event)) {
+            let budget = entry.plugin.limits().time_budget;
+            if deadline.remaining() < budget {
+                runs.push(failed_run(
+                    entry,
+                    Duration::ZERO,
+                    "no-budget",
+                    format!(
+                        "plugin {}: not started, {:?} left before the runtime's deadline is less than its {budget:?} budget",
+                        entry.plugin.name(),
+                        deadline.remaining()
+                    ),
+                ));
+                continue;
+            }
+            let started = Instant::now();
+            let plugin = entry.plugin.clone();
+            let input = view.clone();
+            let call = tokio::task::spawn_blocking(move || plugin.check_container(&input));
+            // The runtime stops the call at its budget; this outer limit only guards against a
+            // blocking pool that is itself starved.
+            let result = tokio::time::timeout(deadline.remaining(), call).await;
+            let elapsed = started.elapsed();
+            let run = match result {
+                Ok(Ok(Ok(decision))) => PluginRun {
+                    name: entry.plugin.name().to_string(),
+                    digest: entry.plugin.digest().to_string(),
+                    mode: entry.mode,
+                    duration_us: elapsed.as_micros() as u64,
+                    outcome: CallOutcome::Decided(decision),
+                },
+                Ok(Ok(Err(error))) => failed_run(entry, elapsed, error.kind(), error.to_string()),
+                Ok(Err(join)) => failed_run(
+                    entry,
+                    elapsed,
+                    "panic",
+                    format!("plugin {}: host task failed: {join}", entry.plugin.name()),
+                ),
+                Err(_) => failed_run(
+                    entry,
+                    elapsed,
+                    "deadline",
+                    format!(
+                        "plugin {}: no answer before the runtime's deadline",
+                        entry.plugin.name()
+                    ),
+                ),
+            };
+            if let CallOutcome::Failed {
+                kind,
+                message,
+                policy,
+            } = &run.outcome
+            {
+                tracing::warn!(plugin = %run.name, kind, ?policy, "{message}");
+            }
+            runs.push(run);
+        }
+        runs
+    }
+}
+
+fn failed_run(entry: &ChainPlugin, elapsed: Duration, kind: &str, message: String) -> PluginRun {
+    PluginRun {
+        name: entry.plugin.name().to_string(),
+        digest: entry.plugin.digest().to_string(),
+        mode: entry.mode,
+        duration_us: elapsed.as_micros() as u64,
+        outcome: CallOutcome::Failed {
+            kind: kind.to_string(),
+            message,
+            policy: entry.failure_policy,
+        },
+    }
+}

@@ -1,0 +1,421 @@
+//! The decision engine: for each container event, gather context, run the plugin chain under
+//! the runtime's deadline, merge, enforce, audit.
+//!
+//! Where decisions take effect on containerd 2.0/2.1 (DESIGN §3, FACTS §3):
+//! - **CreateContainer**: plugins that want it decide on the NRI view plus the resolved image. A
+//!   deny fails the CRI CreateContainer with PermissionDenied. Their mutations are carried to
+//!   PostCreate, because the spec they change does not exist yet.
+//! - **PostCreateContainer**: the stored OCI spec exists; plugins that want it decide on the full
+//!   view. All mutations (carried and new) are patched into the stored spec and verified. A deny,
+//!   a conflict or a failed patch cannot stop the container here (containerd only logs errors at
+//!   this point), so it is recorded and enforced at StartContainer.
+//! - **StartContainer**: the task exists but no process has run. Recorded refusals are returned
+//!   (containerd kills the task), and plugins that want this point may still deny.
+//!
+//! The engine fails closed: a PostCreate decision that did not complete (cancelled at the
+//! deadline) leaves a refusal behind, and a container whose creation bulkhead never saw is
+//! refused at start while a policy that hardens at PostCreate is loaded.
+
+pub mod apply;
+pub mod audit;
+pub mod chain;
+pub mod oci;
+pub mod view;
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use bulkhead_containerd::Containerd;
+use bulkhead_core::decision::{Decision, Verdict};
+use bulkhead_core::event::{
+    Container, ContainerState, EventKind, LifecycleEvent, Pod, RuntimeInfo,
+};
+use bulkhead_core::merge::{self, Merged};
+use bulkhead_core::view::DecisionPoint;
+
+use crate::nri::{Deadline, EventHandler, Outcome};
+
+use audit::{Applied, AuditLog, AuditRecord, ImageSubject, PodSubject, ResultRecord, Subject};
+use chain::{Chain, PluginRun};
+use view::Context;
+
+/// What the engine remembers about a container between its events.
+#[derive(Debug, Default)]
+struct Tracked {
+    /// Effective decisions of enforcing plugins at CreateContainer, merged again at PostCreate.
+    create_decisions: Vec<(String, Decision)>,
+    /// Refuse StartContainer with this reason.
+    start_refusal: Option<String>,
+    /// PostCreateContainer was handled to the end.
+    post_create_done: bool,
+}
+
+/// Hook for extra spec changes every patched container gets (the fail-closed guard marker).
+pub type SpecMarker = Box<dyn Fn(&str) -> Option<(String, String)> + Send + Sync>;
+
+/// The engine; implements [`EventHandler`] for the NRI layer.
+pub struct Engine {
+    chain: Chain,
+    containerd: Containerd,
+    audit: AuditLog,
+    tracked: Mutex<HashMap<String, Tracked>>,
+    marker: Option<SpecMarker>,
+}
+
+impl Engine {
+    /// An engine running `chain`, reading context from and patching specs through
+    /// `containerd`, recording to `audit`.
+    pub fn new(chain: Chain, containerd: Containerd, audit: AuditLog) -> Engine {
+        Engine {
+            chain,
+            containerd,
+            audit,
+            tracked: Mutex::default(),
+            marker: None,
+        }
+    }
+
+    /// Adds an annotation to every container's patched spec (computed from its id).
+    pub fn with_marker(mut self, marker: SpecMarker) -> Engine {
+        self.marker = Some(marker);
+        self
+    }
+
+    fn tracked<R>(&self, f: impl FnOnce(&mut HashMap<String, Tracked>) -> R) -> R {
+        f(&mut self.tracked.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Image (and, from PostCreate on, spec) facts, within the deadline.
+    async fn context(
+        &self,
+        container: &Container,
+        with_spec: bool,
+        deadline: Deadline,
+    ) -> Result<Context, String> {
+        let budget = deadline.remaining() / 2;
+        let gather = async {
+            let mut context = Context::default();
+            if let Some(image) = container.image_as_written() {
+                context.image = Some(
+                    self.containerd
+                        .resolve_image(image)
+                        .await
+                        .map_err(|e| format!("resolving image {image}: {e}"))?,
+                );
+            }
+            if with_spec {
+                let (spec, _) = self
+                    .containerd
+                    .container_facts(&container.id)
+                    .await
+                    .map_err(|e| format!("reading the stored spec: {e}"))?;
+                let sandbox = match self.containerd.get_spec(&container.pod_id).await {
+                    Ok(sandbox) => Some(sandbox),
+                    Err(error) => {
+                        tracing::debug!(%error, "no sandbox spec; host namespaces from the container alone");
+                        None
+                    }
+                };
+                let facts = bulkhead_containerd::spec::facts_in_pod(&spec, sandbox.as_ref());
+                context.spec = Some((spec, facts));
+            }
+            Ok(context)
+        };
+        tokio::time::timeout(budget, gather)
+            .await
+            .unwrap_or_else(|_| Err(format!("containerd did not answer within {budget:?}")))
+    }
+
+    async fn decide(
+        &self,
+        event: &LifecycleEvent,
+        point: DecisionPoint,
+        with_spec: bool,
+        deadline: Deadline,
+    ) -> (Context, Option<String>, Vec<PluginRun>) {
+        let container = event.container.clone().unwrap_or_default();
+        match self.context(&container, with_spec, deadline).await {
+            Ok(context) => {
+                let view = view::container_view(event, point, &context);
+                let runs = self.chain.run(&view, deadline).await;
+                (context, None, runs)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot gather the container's context; plugins fail");
+                let runs = self.chain.fail_all(
+                    point,
+                    "context",
+                    &format!("bulkhead could not gather the container's context: {error}"),
+                );
+                (Context::default(), Some(error), runs)
+            }
+        }
+    }
+
+    async fn at_create(&self, event: &LifecycleEvent, deadline: Deadline) -> Outcome {
+        let Some(container) = &event.container else {
+            return Outcome::Allow;
+        };
+        self.tracked(|t| t.insert(container.id.clone(), Tracked::default()));
+        if !self.chain.wants(DecisionPoint::CreateContainer) {
+            return Outcome::Allow;
+        }
+        let (context, context_error, runs) = self
+            .decide(event, DecisionPoint::CreateContainer, false, deadline)
+            .await;
+        let decisions = effective(&runs);
+        let merged = merge::merge(decisions.iter().map(|(n, d)| (n.as_str(), d)));
+        let outcome = match &merged.verdict {
+            Verdict::Deny(reason) => Outcome::Refuse {
+                reason: format!("bulkhead: {reason}"),
+            },
+            Verdict::Allow => {
+                self.tracked(|t| {
+                    t.entry(container.id.clone()).or_default().create_decisions = decisions
+                });
+                Outcome::Allow
+            }
+        };
+        let applied = Applied {
+            action: match outcome {
+                Outcome::Allow => "allowed",
+                Outcome::Refuse { .. } => "refused",
+            }
+            .into(),
+            ..Applied::default()
+        };
+        self.record(event, &context, context_error, runs, merged, applied);
+        outcome
+    }
+
+    async fn at_post_create(&self, event: &LifecycleEvent, deadline: Deadline) -> Outcome {
+        let Some(container) = &event.container else {
+            return Outcome::Allow;
+        };
+        // Until this handler completes, the container may not start: if the runtime's deadline
+        // cancels it halfway, the refusal stays.
+        let carried = self.tracked(|t| {
+            let tracked = t.entry(container.id.clone()).or_default();
+            tracked.start_refusal =
+                Some("bulkhead: the PostCreateContainer decision did not complete".into());
+            std::mem::take(&mut tracked.create_decisions)
+        });
+        let wants = self.chain.wants(DecisionPoint::PostCreateContainer);
+        if !wants && carried.is_empty() && self.marker.is_none() {
+            self.finish_post_create(&container.id, None);
+            return Outcome::Allow;
+        }
+        let (context, context_error, runs) = if wants {
+            self.decide(event, DecisionPoint::PostCreateContainer, true, deadline)
+                .await
+        } else {
+            (Context::default(), None, Vec::new())
+        };
+        let mut decisions = carried;
+        decisions.extend(effective(&runs));
+        let merged = merge::merge(decisions.iter().map(|(n, d)| (n.as_str(), d)));
+        let mut applied = Applied::default();
+        let refusal = match &merged.verdict {
+            Verdict::Deny(reason) => Some(format!("bulkhead: {reason}")),
+            Verdict::Allow => match self.patch(&container.id, &merged).await {
+                Ok(Some(elapsed)) => {
+                    applied.spec_patched = true;
+                    applied.verified = Some(true);
+                    applied.patch_us = Some(elapsed.as_micros() as u64);
+                    None
+                }
+                Ok(None) => None,
+                Err(error) => {
+                    tracing::error!(%error, "hardening could not be applied; the start will be refused");
+                    applied.verified = Some(false);
+                    applied.error = Some(error.clone());
+                    Some(format!(
+                        "bulkhead: required hardening could not be applied: {error}"
+                    ))
+                }
+            },
+        };
+        applied.action = if refusal.is_some() {
+            "refused-at-start"
+        } else {
+            "allowed"
+        }
+        .into();
+        self.finish_post_create(&container.id, refusal);
+        if wants || !merged.mutations.is_empty() || applied.spec_patched {
+            self.record(event, &context, context_error, runs, merged, applied);
+        }
+        Outcome::Allow
+    }
+
+    fn finish_post_create(&self, id: &str, refusal: Option<String>) {
+        self.tracked(|t| {
+            let tracked = t.entry(id.to_string()).or_default();
+            tracked.start_refusal = refusal;
+            tracked.post_create_done = true;
+        });
+    }
+
+    /// Patches the stored spec with the merged mutations (and the marker); `None` when there
+    /// was nothing to patch.
+    async fn patch(&self, id: &str, merged: &Merged) -> Result<Option<Duration>, String> {
+        let hardening = apply::hardening(&merged.mutations)?;
+        let mut extras = apply::extras(&merged.mutations)?;
+        if let Some(marker) = &self.marker
+            && let Some(annotation) = marker(id)
+        {
+            extras.annotations.push(annotation);
+        }
+        if hardening.is_empty()
+            && extras.annotations.is_empty()
+            && extras.mounts.is_empty()
+            && merged.mutations.rlimits.is_empty()
+        {
+            return Ok(None);
+        }
+        let patched =
+            apply::patch_spec(&self.containerd, id, &hardening, &extras, &merged.mutations).await?;
+        tracing::debug!(
+            elapsed_us = patched.elapsed.as_micros() as u64,
+            "stored spec patched and verified"
+        );
+        Ok(Some(patched.elapsed))
+    }
+
+    async fn at_start(&self, event: &LifecycleEvent, deadline: Deadline) -> Outcome {
+        let Some(container) = &event.container else {
+            return Outcome::Allow;
+        };
+        let tracked = self.tracked(|t| {
+            t.get(&container.id)
+                .map(|c| (c.start_refusal.clone(), c.post_create_done))
+        });
+        match tracked {
+            Some((Some(reason), _)) => return Outcome::Refuse { reason },
+            None if self.chain.wants(DecisionPoint::PostCreateContainer)
+                || self.marker.is_some() =>
+            {
+                return Outcome::Refuse {
+                    reason: "bulkhead: this container's creation was not seen, so it was not checked; recreate it".into(),
+                };
+            }
+            _ => {}
+        }
+        if !self.chain.wants(DecisionPoint::StartContainer) {
+            return Outcome::Allow;
+        }
+        let (context, context_error, runs) = self
+            .decide(event, DecisionPoint::StartContainer, true, deadline)
+            .await;
+        let decisions = effective(&runs);
+        let merged = merge::merge(decisions.iter().map(|(n, d)| (n.as_str(), d)));
+        let outcome = match &merged.verdict {
+            Verdict::Deny(reason) => Outcome::Refuse {
+                reason: format!("bulkhead: {reason}"),
+            },
+            Verdict::Allow => Outcome::Allow,
+        };
+        let applied = Applied {
+            action: match outcome {
+                Outcome::Allow if merged.mutations.is_empty() => "allowed".into(),
+                Outcome::Allow => "allowed (mutations cannot be applied at StartContainer)".into(),
+                Outcome::Refuse { .. } => "refused".into(),
+            },
+            ..Applied::default()
+        };
+        self.record(event, &context, context_error, runs, merged, applied);
+        outcome
+    }
+
+    fn record(
+        &self,
+        event: &LifecycleEvent,
+        context: &Context,
+        context_error: Option<String>,
+        plugins: Vec<PluginRun>,
+        merged: Merged,
+        applied: Applied,
+    ) {
+        let container = event.container.clone().unwrap_or_default();
+        let view = view::container_view(event, DecisionPoint::CreateContainer, context);
+        self.audit.write(&AuditRecord {
+            time: audit::now(),
+            event: event.kind.name().into(),
+            container: Subject {
+                id: container.id,
+                name: container.name,
+            },
+            pod: pod_subject(&event.pod),
+            image: ImageSubject {
+                reference: view.image.reference,
+                normalized: view.image.normalized,
+                digest: view.image.digest,
+            },
+            context_error,
+            plugins,
+            result: ResultRecord {
+                verdict: merged.verdict,
+                mutations: merged.mutations,
+                conflicts: merged.conflicts,
+            },
+            applied,
+        });
+    }
+}
+
+fn pod_subject(pod: &Pod) -> PodSubject {
+    PodSubject {
+        id: pod.id.clone(),
+        name: pod.name.clone(),
+        namespace: pod.namespace.clone(),
+        uid: pod.uid.clone(),
+    }
+}
+
+/// The decisions that count, by plugin name: enforcing plugins' own, or their failure policy's.
+fn effective(runs: &[PluginRun]) -> Vec<(String, Decision)> {
+    runs.iter()
+        .filter_map(|run| run.effective_decision().map(|d| (run.name.clone(), d)))
+        .collect()
+}
+
+impl EventHandler for Engine {
+    async fn synchronized(&self, runtime: &RuntimeInfo, _pods: &[Pod], containers: &[Container]) {
+        tracing::info!(
+            runtime = %runtime.name,
+            version = %runtime.version,
+            plugins = self.chain.plugins().len(),
+            "policy engine ready"
+        );
+        // Containers already running were checked (or not) by whoever ran when they were created.
+        // Ones created but not started were created while bulkhead was away: they stay unknown,
+        // so their start is refused.
+        self.tracked(|t| {
+            for container in containers
+                .iter()
+                .filter(|c| c.state != ContainerState::Created)
+            {
+                t.entry(container.id.clone()).or_insert_with(|| Tracked {
+                    post_create_done: true,
+                    ..Tracked::default()
+                });
+            }
+        });
+    }
+
+    async fn handle(&self, event: &LifecycleEvent, deadline: Deadline) -> Outcome {
+        match event.kind {
+            EventKind::CreateContainer => self.at_create(event, deadline).await,
+            EventKind::PostCreateContainer => self.at_post_create(event, deadline).await,
+            EventKind::StartContainer => self.at_start(event, deadline).await,
+            EventKind::RemoveContainer => {
+                if let Some(container) = &event.container {
+                    self.tracked(|t| t.remove(&container.id));
+                }
+                Outcome::Allow
+            }
+            _ => Outcome::Allow,
+        }
+    }
+}
