@@ -220,6 +220,8 @@ impl Containerd {
                 .next()
             {
                 target.name = named.name.filter(|n| !is_id_name(n));
+                // Remember the real name with the id, so the next lookup needs no listing.
+                self.images.put_name(id, target.clone());
             }
         }
         let resolved = self.resolve_target(image, &target).await?;
@@ -397,7 +399,7 @@ fn is_id_name(name: &str) -> bool {
 }
 
 /// `sha256:<64 hex>` or a bare 64-hex id → the `sha256:` form.
-fn image_id(image: &str) -> Option<String> {
+pub(crate) fn image_id(image: &str) -> Option<String> {
     let hex = image.strip_prefix("sha256:").unwrap_or(image);
     let is_id = hex.len() == 64
         && hex

@@ -12,7 +12,9 @@
 //! - [`client`]: the gRPC channel, with the containerd namespace header on every request;
 //! - [`image`]: image name, digest or id → digests and image config, cached by digest;
 //! - [`spec`]: the stored OCI spec: read, facts for policy, pure hardening functions, update and
-//!   verify.
+//!   verify;
+//! - [`container`]: one CRI container inspected in one go — spec, facts (with its pod's
+//!   namespaces) and the exact image CRI created it from.
 //!
 //! Plain containerd gRPC calls are safe inside NRI handlers (unlike CRI or NRI calls, which
 //! deadlock on containerd's NRI lock).
@@ -26,6 +28,9 @@
 //! let image = containerd.resolve_image("busybox").await?;
 //! println!("{} is {}", image.as_written, image.digest);
 //!
+//! let inspection = containerd.inspect("0123abcd").await?; // at NRI PostCreateContainer
+//! println!("privileged: {}", inspection.facts.privileged);
+//!
 //! let hardening = Hardening {
 //!     keep_only_capabilities: Some([Capability::NetBindService].into()),
 //!     no_new_privileges: true,
@@ -37,12 +42,14 @@
 //! ```
 
 pub mod client;
+pub mod container;
 mod error;
 pub mod image;
 pub mod reference;
 pub mod spec;
 
 pub use client::{Containerd, DEFAULT_NAMESPACE};
+pub use container::Inspection;
 pub use error::{Error, Result};
 pub use image::{ImageConfig, ImageInfo};
 pub use reference::Reference;

@@ -30,11 +30,6 @@ pub use harden::{
 
 use crate::{Containerd, Error, Result};
 
-/// Annotation CRI puts on every container naming its pod sandbox (a containerd container too).
-pub const SANDBOX_ID_ANNOTATION: &str = "io.kubernetes.cri.sandbox-id";
-/// Annotation CRI sets to `container` or `sandbox`.
-const CONTAINER_TYPE_ANNOTATION: &str = "io.kubernetes.cri.container-type";
-
 /// The type URL containerd stores the spec under.
 pub const SPEC_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
 
@@ -52,6 +47,14 @@ pub struct StoredSpec {
 }
 
 impl StoredSpec {
+    /// The spec of a container record.
+    pub(crate) fn from_record(container_id: &str, record: Container) -> Result<Self> {
+        let any = record.spec.ok_or_else(|| Error::NoSpec {
+            container_id: container_id.to_owned(),
+        })?;
+        Self::decode(container_id, any)
+    }
+
     /// Parses a stored `Any`.
     fn decode(container_id: &str, any: Any) -> Result<Self> {
         let decode = |source| Error::SpecDecode {
@@ -145,21 +148,23 @@ impl Containerd {
     /// [`Error::ContainerNotFound`] (as in NRI CreateContainer, before the record exists),
     /// [`Error::NoSpec`], [`Error::SpecDecode`], [`Error::Rpc`].
     pub async fn get_stored_spec(&self, container_id: &str) -> Result<StoredSpec> {
-        let response = self
-            .containers()
+        let record = self.get_record(container_id).await?;
+        StoredSpec::from_record(container_id, record)
+    }
+
+    /// `Containers.Get`: the whole container record.
+    pub(crate) async fn get_record(&self, container_id: &str) -> Result<Container> {
+        self.containers()
             .get(GetContainerRequest {
                 id: container_id.to_owned(),
             })
             .await
-            .map_err(|status| container_status("Containers.Get", container_id, status))?;
-        let any = response
+            .map_err(|status| container_status("Containers.Get", container_id, status))?
             .into_inner()
             .container
-            .and_then(|c| c.spec)
-            .ok_or_else(|| Error::NoSpec {
+            .ok_or_else(|| Error::ContainerNotFound {
                 container_id: container_id.to_owned(),
-            })?;
-        StoredSpec::decode(container_id, any)
+            })
     }
 
     /// Reads a container's stored OCI spec (for [`facts`]).
@@ -168,36 +173,6 @@ impl Containerd {
     /// As [`Containerd::get_stored_spec`].
     pub async fn get_spec(&self, container_id: &str) -> Result<Spec> {
         Ok(self.get_stored_spec(container_id).await?.spec)
-    }
-
-    /// Reads a container's spec and its pod sandbox's spec, and returns the container's spec
-    /// with its security facts ([`facts_in_pod`]: pod-level host namespaces are only visible in
-    /// the sandbox's spec). A sandbox that cannot be read (gone, not CRI) degrades to the
-    /// container-only view of [`facts`].
-    ///
-    /// # Errors
-    /// As [`Containerd::get_stored_spec`] for the container itself.
-    pub async fn container_facts(&self, container_id: &str) -> Result<(Spec, SpecFacts)> {
-        let spec = self.get_spec(container_id).await?;
-        let annotations = spec.annotations().as_ref();
-        let is_sandbox = annotations
-            .and_then(|a| a.get(CONTAINER_TYPE_ANNOTATION))
-            .is_some_and(|t| t == "sandbox");
-        let sandbox_id = annotations
-            .and_then(|a| a.get(SANDBOX_ID_ANNOTATION))
-            .filter(|id| !is_sandbox && id.as_str() != container_id);
-        let sandbox = match sandbox_id {
-            Some(id) => match self.get_spec(id).await {
-                Ok(sandbox) => Some(sandbox),
-                Err(error) => {
-                    tracing::warn!(container_id, sandbox_id = %id, %error, "pod sandbox spec unreadable");
-                    None
-                }
-            },
-            None => None,
-        };
-        let facts = facts_in_pod(&spec, sandbox.as_ref());
-        Ok((spec, facts))
     }
 
     /// Replaces a container's stored spec with `spec` (field mask `spec`, nothing else changes).

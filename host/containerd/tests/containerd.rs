@@ -309,11 +309,33 @@ async fn resolves_images_as_cri_names_them() -> anyhow::Result<()> {
         containerd.resolve_image(written).await?.digest,
         busybox.digest
     );
+
+    // The image of a container comes from CRI's record (ImageRef), described with the name the
+    // user wrote — not the record's `image` field, which names another tag of the same digest.
+    let by_name = testbed
+        .create_container(
+            &pod,
+            ContainerSpec::new("by-name", "busybox").command(["sleep", "1"]),
+        )
+        .await?;
+    for id in [&id, &by_name] {
+        let image = containerd.container_image(id).await?;
+        assert_eq!(image.as_written, "busybox");
+        let reference = image.reference.as_ref().context("written name parsed")?;
+        assert_eq!(reference.normalized, "docker.io/library/busybox:latest");
+        assert_eq!(image.digest, busybox.digest);
+        assert_eq!(image.config_digest, busybox.config_digest);
+        assert_eq!(image.repo_digest, busybox.repo_digest);
+    }
+    let inspection = containerd.inspect(&by_name).await?;
+    assert_eq!(inspection.image?.config.cmd, ["sh"]);
+    assert_eq!(inspection.facts.host_namespaces, ["network", "uts"]);
     testbed.stop_and_remove_pod(&pod).await?;
     Ok(())
 }
 
-/// Stores `bytes` in containerd's content store (one Commit message) and returns its digest.
+/// Stores `bytes` in containerd's content store (one Commit message, as a GC root) and returns
+/// its digest.
 async fn put_blob(testbed: &Testbed, bytes: &[u8]) -> anyhow::Result<String> {
     use containerd_client::services::v1::WriteContentRequest;
     use containerd_client::services::v1::content_client::ContentClient;
@@ -327,7 +349,13 @@ async fn put_blob(testbed: &Testbed, bytes: &[u8]) -> anyhow::Result<String> {
         expected: digest.clone(),
         offset: 0,
         data: bytes.to_vec(),
-        labels: Default::default(),
+        // Unreferenced content is garbage the next collection removes (seen: the index was
+        // gone before the image record naming it existed). A GC root label keeps it.
+        labels: [(
+            "containerd.io/gc.root".to_owned(),
+            "bulkhead-test".to_owned(),
+        )]
+        .into(),
     };
     let mut request = tonic::Request::new(tonic::codegen::tokio_stream::iter([message]));
     request

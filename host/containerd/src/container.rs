@@ -1,0 +1,197 @@
+//! Everything containerd knows about one CRI container that NRI v0.8 does not say: its security
+//! facts (from its spec and its pod sandbox's spec) and the exact image it was created from.
+//!
+//! Which image a container runs is taken from CRI's own record, not re-derived from a name:
+//! CRI stores the image id it resolved at CreateContainer (`ImageRef`, the config digest) in the
+//! container's `io.cri-containerd.container.metadata` extension. Resolving the written name
+//! again could see a tag that moved since; the record's `image` field is no better — containerd
+//! 2.1.9 fills it with the image's first reference in sort order (`busybox:1.36` for a container
+//! created from `busybox`, when both tags share a digest).
+
+use containerd_client::services::v1::Container;
+use oci_spec::runtime::Spec;
+use serde::Deserialize;
+
+use crate::image::image_id;
+use crate::spec::{SpecFacts, StoredSpec, facts_in_pod};
+use crate::{Containerd, ImageInfo, Reference, Result};
+
+/// Annotation CRI puts on every container naming its pod sandbox (a containerd container too).
+pub const SANDBOX_ID_ANNOTATION: &str = "io.kubernetes.cri.sandbox-id";
+/// Annotation holding the image as the user wrote it (`busybox`), or as CRI was given it.
+pub const IMAGE_NAME_ANNOTATION: &str = "io.kubernetes.cri.image-name";
+/// Annotation CRI sets to `container` or `sandbox`.
+const CONTAINER_TYPE_ANNOTATION: &str = "io.kubernetes.cri.container-type";
+/// The container record extension where CRI keeps its own metadata (JSON).
+const CRI_METADATA_EXTENSION: &str = "io.cri-containerd.container.metadata";
+
+/// One container, inspected: what the engine hands to policy at PostCreateContainer.
+#[derive(Debug)]
+pub struct Inspection {
+    /// The stored spec (patch it and write it back with [`Containerd::update_stored_spec`]).
+    pub spec: StoredSpec,
+    /// Security facts from the container's and its pod sandbox's specs.
+    pub facts: SpecFacts,
+    /// The image, or why it could not be resolved: kept apart so the engine can apply its
+    /// failure policy to a missing image without losing the spec facts.
+    pub image: Result<ImageInfo>,
+}
+
+impl Containerd {
+    /// Reads a container record once and derives its facts and its image.
+    ///
+    /// # Errors
+    /// As [`Containerd::get_stored_spec`]; image errors are in [`Inspection::image`].
+    pub async fn inspect(&self, container_id: &str) -> Result<Inspection> {
+        let record = self.get_record(container_id).await?;
+        let image_ref = cri_image_ref(&record);
+        let record_image = record.image.clone();
+        let spec = StoredSpec::from_record(container_id, record)?;
+        let facts = self.facts_with_sandbox(container_id, &spec.spec).await;
+        let written = annotation(&spec.spec, IMAGE_NAME_ANNOTATION);
+        let image = self
+            .image_of(written.as_deref(), image_ref.as_deref(), &record_image)
+            .await;
+        Ok(Inspection { spec, facts, image })
+    }
+
+    /// A container's spec and its security facts, including pod-level host namespaces
+    /// ([`facts_in_pod`]), which are only visible in the pod sandbox's spec.
+    ///
+    /// # Errors
+    /// As [`Containerd::get_stored_spec`] for the container itself.
+    pub async fn container_facts(&self, container_id: &str) -> Result<(Spec, SpecFacts)> {
+        let spec = self.get_spec(container_id).await?;
+        let facts = self.facts_with_sandbox(container_id, &spec).await;
+        Ok((spec, facts))
+    }
+
+    /// The image a container was created from, as CRI resolved it at CreateContainer; the
+    /// reference reported is the one the user wrote (annotation `io.kubernetes.cri.image-name`).
+    ///
+    /// # Errors
+    /// As [`Containerd::get_stored_spec`] and [`Containerd::resolve_image`].
+    pub async fn container_image(&self, container_id: &str) -> Result<ImageInfo> {
+        let record = self.get_record(container_id).await?;
+        let image_ref = cri_image_ref(&record);
+        let record_image = record.image.clone();
+        let spec = StoredSpec::from_record(container_id, record)?;
+        let written = annotation(&spec.spec, IMAGE_NAME_ANNOTATION);
+        self.image_of(written.as_deref(), image_ref.as_deref(), &record_image)
+            .await
+    }
+
+    /// The pod sandbox's spec is read too; a sandbox that cannot be read (gone, not CRI)
+    /// degrades to the container-only view.
+    async fn facts_with_sandbox(&self, container_id: &str, spec: &Spec) -> SpecFacts {
+        let is_sandbox =
+            annotation(spec, CONTAINER_TYPE_ANNOTATION).is_some_and(|t| t == "sandbox");
+        let sandbox_id = annotation(spec, SANDBOX_ID_ANNOTATION)
+            .filter(|id| !is_sandbox && id.as_str() != container_id);
+        let sandbox = match sandbox_id {
+            Some(id) => match self.get_spec(&id).await {
+                Ok(sandbox) => Some(sandbox),
+                Err(error) => {
+                    tracing::warn!(container_id, sandbox_id = %id, %error, "pod sandbox spec unreadable");
+                    None
+                }
+            },
+            None => None,
+        };
+        facts_in_pod(spec, sandbox.as_ref())
+    }
+
+    /// The image CRI resolved (`image_ref`), described with the reference the user wrote.
+    ///
+    /// The written name is tried first: when it still resolves to the same config, its own
+    /// target (an index, say) is the digest the user knows. Otherwise — the tag moved, or the
+    /// user gave an id — the image is resolved by id and the written reference kept beside it.
+    async fn image_of(
+        &self,
+        written: Option<&str>,
+        image_ref: Option<&str>,
+        record_image: &str,
+    ) -> Result<ImageInfo> {
+        let Some(id) = image_ref else {
+            // Not a CRI container: the record's image name is all there is.
+            return self.resolve_image(written.unwrap_or(record_image)).await;
+        };
+        if let Some(written) = written.filter(|w| image_id(w).is_none())
+            && let Ok(info) = self.resolve_image(written).await
+            && info.config_digest == id
+        {
+            return Ok(info);
+        }
+        let mut info = self.resolve_image(id).await?;
+        if let Some(written) = written {
+            info.as_written = written.to_owned();
+            if let Ok(reference) = Reference::parse(written) {
+                info.repo_digest = Some(format!("{}@{}", reference.name(), info.digest));
+                info.reference = Some(reference);
+            }
+        }
+        Ok(info)
+    }
+}
+
+fn annotation(spec: &Spec, key: &str) -> Option<String> {
+    spec.annotations().as_ref()?.get(key).cloned()
+}
+
+/// The image id CRI resolved for this container, from its metadata extension.
+fn cri_image_ref(record: &Container) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Versioned {
+        #[serde(rename = "Metadata")]
+        metadata: Metadata,
+    }
+    #[derive(Deserialize)]
+    struct Metadata {
+        #[serde(rename = "ImageRef", default)]
+        image_ref: String,
+    }
+    let any = record.extensions.get(CRI_METADATA_EXTENSION)?;
+    let versioned: Versioned = serde_json::from_slice(&any.value).ok()?;
+    image_id(&versioned.metadata.image_ref)
+}
+
+#[cfg(test)]
+mod tests {
+    use prost_types::Any;
+
+    use super::*;
+
+    #[test]
+    fn image_ref_comes_from_the_cri_metadata_extension() {
+        // As containerd 2.1.9 stores it (trimmed).
+        let json = r#"{"Version":"v1","Metadata":{"ID":"3bb1","Name":"app_probe_default_0",
+            "Config":{"image":{"image":"busybox","user_specified_image":"busybox"}},
+            "ImageRef":"sha256:c35796396b839b5a748d5659b40b8c0a95fe87728876a4ef9ad557c1d5646816"}}"#;
+        let mut record = Container::default();
+        record.extensions.insert(
+            CRI_METADATA_EXTENSION.to_owned(),
+            Any {
+                type_url: "github.com/containerd/cri/pkg/store/container/Metadata".to_owned(),
+                value: json.as_bytes().to_vec(),
+            },
+        );
+        assert_eq!(
+            cri_image_ref(&record).as_deref(),
+            Some("sha256:c35796396b839b5a748d5659b40b8c0a95fe87728876a4ef9ad557c1d5646816")
+        );
+    }
+
+    #[test]
+    fn records_without_cri_metadata_have_no_image_ref() {
+        assert_eq!(cri_image_ref(&Container::default()), None);
+        let mut record = Container::default();
+        record.extensions.insert(
+            CRI_METADATA_EXTENSION.to_owned(),
+            Any {
+                type_url: String::new(),
+                value: br#"{"Metadata":{"ImageRef":"not-an-id"}}"#.to_vec(),
+            },
+        );
+        assert_eq!(cri_image_ref(&record), None);
+    }
+}
