@@ -16,6 +16,7 @@ use std::time::Duration;
 use containerd_client::services::v1::containers_client::ContainersClient;
 use containerd_client::services::v1::content_client::ContentClient;
 use containerd_client::services::v1::images_client::ImagesClient;
+use containerd_client::services::v1::tasks_client::TasksClient;
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
@@ -150,6 +151,10 @@ impl Containerd {
 
     pub(crate) fn content(&self) -> ContentClient<NsChannel> {
         ContentClient::new(self.intercepted())
+    }
+
+    pub(crate) fn tasks(&self) -> TasksClient<NsChannel> {
+        TasksClient::new(self.intercepted())
     }
 }
 

@@ -73,6 +73,14 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// The container already has a task: its process spec was read when the task was created,
+    /// so a patch of the stored spec would verify but not take effect (NRI StartContainer is
+    /// already too late; patch at PostCreateContainer).
+    #[error("container {container_id} already has a task: a spec patch would not take effect")]
+    TaskExists {
+        /// The container id.
+        container_id: String,
+    },
     /// After Update, reading the spec back shows a requested change is not in effect.
     #[error("container {container_id}: hardening not in effect after update: {missing}")]
     NotApplied {

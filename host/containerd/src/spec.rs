@@ -16,7 +16,9 @@ mod harden;
 
 use std::time::{Duration, Instant};
 
-use containerd_client::services::v1::{Container, GetContainerRequest, UpdateContainerRequest};
+use containerd_client::services::v1::{
+    Container, GetContainerRequest, GetRequest, UpdateContainerRequest,
+};
 use oci_spec::runtime::Spec;
 use prost_types::{Any, FieldMask};
 use serde_json::Value;
@@ -225,15 +227,17 @@ impl Containerd {
         Ok(())
     }
 
-    /// Hardens a container: reads its spec, applies `hardening`, stores it, reads it back and
-    /// verifies every requested change is there. Meant for NRI PostCreateContainer; the engine
+    /// Hardens a container: checks it has no task yet, reads its spec, applies `hardening`,
+    /// stores it, reads it back and verifies every requested change is there. Meant for NRI PostCreateContainer; the engine
     /// must refuse the start when this fails (fail closed).
     ///
     /// # Errors
-    /// [`Error::NotApplied`] naming the change missing after the update, or any error of
+    /// [`Error::TaskExists`] when it is too late to patch, [`Error::NotApplied`] naming the
+    /// change missing after the update, or any error of
     /// [`Containerd::get_stored_spec`] and [`Containerd::update_stored_spec`].
     pub async fn harden(&self, container_id: &str, hardening: &Hardening) -> Result<HardenOutcome> {
         let started = Instant::now();
+        self.ensure_no_task(container_id).await?;
         let mut stored = self.get_stored_spec(container_id).await?;
         hardening.apply(&mut stored.spec);
         let update_started = Instant::now();
@@ -253,6 +257,28 @@ impl Containerd {
             elapsed,
             update,
         })
+    }
+}
+
+impl Containerd {
+    /// Refuses to patch a container whose task exists: the patch would be read back fine and
+    /// yet never reach the process — the one way a verified hardening could be a lie.
+    async fn ensure_no_task(&self, container_id: &str) -> Result<()> {
+        let request = GetRequest {
+            container_id: container_id.to_owned(),
+            exec_id: String::new(),
+        };
+        match self.tasks().get(request).await {
+            Ok(_) => Err(Error::TaskExists {
+                container_id: container_id.to_owned(),
+            }),
+            Err(status) if status.code() == Code::NotFound => Ok(()),
+            Err(source) => Err(Error::Rpc {
+                call: "Tasks.Get",
+                subject: container_id.to_owned(),
+                source,
+            }),
+        }
     }
 }
 
