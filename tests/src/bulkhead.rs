@@ -48,6 +48,33 @@ impl Testbed {
         Ok(command)
     }
 
+    /// Writes a bulkhead config file in the test bed with `body` (e.g. `[[plugins]]` entries),
+    /// the audit log going to [`Testbed::audit_path`] and compiled plugins cached in the shared
+    /// state directory; returns a `bulkhead run --config` command for it.
+    pub fn bulkhead_command_with_config(&self, body: &str) -> anyhow::Result<Command> {
+        let path = self.dir().join("bulkhead.toml");
+        let cache = crate::state_dir().join("plugin-cache");
+        let text = format!(
+            "[audit]\npath = {:?}\n\n[sandbox]\ncache-dir = {:?}\n\n{body}",
+            self.audit_path().display().to_string(),
+            cache.display().to_string()
+        );
+        std::fs::write(&path, text).with_context(|| format!("while writing {}", path.display()))?;
+        let mut command = self.bulkhead_command()?;
+        command.arg("--config").arg(&path);
+        Ok(command)
+    }
+
+    /// Where [`Testbed::bulkhead_command_with_config`] sends the audit log.
+    pub fn audit_path(&self) -> PathBuf {
+        self.dir().join("audit.jsonl")
+    }
+
+    /// The audit records written so far.
+    pub fn audit_records(&self) -> Vec<serde_json::Value> {
+        log_records(&std::fs::read_to_string(self.audit_path()).unwrap_or_default())
+    }
+
     /// Starts `command` (usually from [`Testbed::bulkhead_command`]) and waits until it has
     /// registered with containerd and synchronized.
     pub async fn start_bulkhead(&self, command: Command, name: &str) -> anyhow::Result<Process> {

@@ -6,5 +6,6 @@
 //! - [`REALISTIC`]: a small baseline policy over the whole view (the cost of a real call).
 //! - [`HOSTILE`]: misbehaves as its config string says (`loop`, `grow-memory`, `recurse`,
 //!   `panic`, `log-flood`, `bad-capability`, `bad-seccomp`, `report-error`, `read-clock`).
+//! - [`SCRIPTED`]: name, decision points and answer from its JSON config (the e2e tests).
 
 include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
