@@ -1,11 +1,18 @@
 //! The base runtime spec that installs the hook in every CRI container.
 //!
 //! containerd's CRI starts each container's OCI spec from the runtime's `base_runtime_spec`
-//! file when one is configured, and from its built-in default spec otherwise
-//! (`oci.GenerateSpec`, what `ctr oci spec` prints). The base spec written here is that
-//! built-in default — captured verbatim from containerd 2.1.9 — plus one `createRuntime` hook,
-//! so turning the guard on changes nothing else about any container. (Its `cgroupsPath` of
-//! `/default` is replaced per container by CRI, as with the built-in default.)
+//! file when one is configured, and otherwise from its built-in default spec
+//! (`oci.GenerateSpec`, what `ctr oci spec` prints) **minus its default rlimits**: without a
+//! base spec CRI also applies `WithoutDefaultSecuritySettings`, which drops `RLIMIT_NOFILE
+//! 1024` so containers inherit containerd's limits (containerd/cri#515); with a base spec it
+//! takes the file as it is. Copying `ctr oci spec` verbatim would therefore cap every
+//! container at 1024 open files — measured: that was the one difference in the stored spec.
+//!
+//! So the base spec written here is the built-in default captured from containerd 2.1.9, with
+//! `process.rlimits` removed, plus one `createRuntime` hook: with it, a container's stored spec
+//! differs from one made without a base spec only by the hook (verified by comparing the two
+//! on the test bed). Its `cgroupsPath` of `/default` is replaced per container by CRI, as with
+//! the built-in default.
 
 use std::path::PathBuf;
 
@@ -64,10 +71,20 @@ impl HookConfig {
     }
 }
 
-/// containerd's default spec with the guard hook appended to `hooks.createRuntime`.
-pub fn base_spec(config: &HookConfig) -> Value {
+/// The spec CRI starts from when no base spec is configured: [`CONTAINERD_DEFAULT_SPEC`]
+/// without `process.rlimits`.
+pub fn cri_default_spec() -> Value {
     let mut spec: Value =
         serde_json::from_str(CONTAINERD_DEFAULT_SPEC).expect("the embedded default spec is JSON");
+    if let Some(process) = spec.get_mut("process").and_then(Value::as_object_mut) {
+        process.remove("rlimits");
+    }
+    spec
+}
+
+/// [`cri_default_spec`] with the guard hook appended to `hooks.createRuntime`.
+pub fn base_spec(config: &HookConfig) -> Value {
+    let mut spec = cri_default_spec();
     let root = spec
         .as_object_mut()
         .expect("the embedded default spec is an object");
@@ -103,8 +120,20 @@ mod tests {
                 "timeout": DEFAULT_HOOK_TIMEOUT_SECONDS,
             }]})
         );
-        let default: Value = serde_json::from_str(CONTAINERD_DEFAULT_SPEC).unwrap();
-        assert_eq!(spec, default, "nothing but the hook differs");
+        assert_eq!(spec, cri_default_spec(), "nothing but the hook differs");
+    }
+
+    #[test]
+    fn base_spec_has_no_default_rlimits() {
+        let spec = base_spec(&HookConfig::new("/bin/bulkhead-guard"));
+        assert!(spec["process"].get("rlimits").is_none());
+        let mut default: Value = serde_json::from_str(CONTAINERD_DEFAULT_SPEC).unwrap();
+        default["process"]
+            .as_object_mut()
+            .unwrap()
+            .remove("rlimits")
+            .expect("ctr oci spec has RLIMIT_NOFILE 1024");
+        assert_eq!(cri_default_spec(), default);
     }
 
     #[test]

@@ -111,6 +111,17 @@ async fn scenarios(node: &Node) -> anyhow::Result<()> {
         create_runtime_hooks(&containerd, &id).await? == 1,
         "the workload's stored spec lacks the guard hook"
     );
+    // The one way a verbatim `ctr oci spec` base spec changed containers: RLIMIT_NOFILE 1024.
+    let rlimits = containerd
+        .get_spec(&id)
+        .await?
+        .process()
+        .as_ref()
+        .and_then(|p| p.rlimits().clone());
+    ensure!(
+        rlimits.is_none(),
+        "the base spec gave the container rlimits CRI would not have: {rlimits:?}"
+    );
     let error = match testbed.start_container(&id).await {
         Ok(()) => bail!("the unmarked container started"),
         Err(status) => status,
