@@ -12,28 +12,27 @@
 //! cached for the life of the process. A name may be re-pointed (a re-pull of a tag), so the
 //! name → digest lookup is cached only for [`NAME_TTL`].
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+mod cache;
+mod document;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use containerd_client::services::v1::{GetImageRequest, ListImagesRequest, ReadContentRequest};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use tonic::Code;
 
+pub(crate) use cache::ImageCache;
+pub use cache::NAME_TTL;
+use cache::{Resolved, Target};
+use document::{ConfigBlob, DOCKER_LIST, Document, OCI_INDEX, host_platform, pick_platform};
+
 use crate::reference::{Reference, validate_digest};
 use crate::{Containerd, Error, Result};
 
-/// How long a name → digest answer is reused. Short: it only absorbs the burst of lookups for
-/// the containers of one pod, while a re-tagged image is seen almost at once.
-pub const NAME_TTL: Duration = Duration::from_secs(2);
 /// Largest manifest, index or config blob read; real ones are a few KiB.
 const MAX_BLOB: usize = 4 << 20;
-/// Digest-keyed entries kept before the cache starts over (bounds memory on busy nodes).
-const MAX_CACHED_DIGESTS: usize = 4096;
-
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
 /// What policy learns about a container's image.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,72 +76,6 @@ pub struct ImageConfig {
     pub os: String,
     /// Architecture the config says it is for.
     pub architecture: String,
-}
-
-/// Facts derived from a target digest; valid forever.
-#[derive(Clone, Debug)]
-struct Resolved {
-    manifest_digest: String,
-    config_digest: String,
-    config: ImageConfig,
-}
-
-/// The image cache of one [`Containerd`] connection.
-#[derive(Debug, Default)]
-pub(crate) struct ImageCache {
-    /// Target digest → facts.
-    by_digest: Mutex<HashMap<String, Arc<Resolved>>>,
-    /// Normalized name → (when looked up, record name, target digest, media type).
-    by_name: Mutex<HashMap<String, (Instant, Target)>>,
-}
-
-/// An image record's target, as containerd names it.
-#[derive(Clone, Debug)]
-struct Target {
-    name: Option<String>,
-    digest: String,
-    media_type: String,
-}
-
-impl ImageCache {
-    fn digest(&self, digest: &str) -> Option<Arc<Resolved>> {
-        lock(&self.by_digest).get(digest).cloned()
-    }
-
-    fn put_digest(&self, digest: &str, resolved: Arc<Resolved>) {
-        let mut map = lock(&self.by_digest);
-        if map.len() >= MAX_CACHED_DIGESTS {
-            map.clear();
-        }
-        map.insert(digest.to_owned(), resolved);
-    }
-
-    fn name(&self, name: &str) -> Option<Target> {
-        let mut map = lock(&self.by_name);
-        match map.get(name) {
-            Some((at, target)) if at.elapsed() < NAME_TTL => Some(target.clone()),
-            Some(_) => {
-                map.remove(name);
-                None
-            }
-            None => None,
-        }
-    }
-
-    fn put_name(&self, name: &str, target: Target) {
-        let mut map = lock(&self.by_name);
-        if map.len() >= MAX_CACHED_DIGESTS {
-            map.retain(|_, (at, _)| at.elapsed() < NAME_TTL);
-        }
-        map.insert(name.to_owned(), (Instant::now(), target));
-    }
-}
-
-/// A poisoned cache is still a valid cache: every write is a single insert.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Containerd {
@@ -429,98 +362,6 @@ fn parse_json<'a, T: Deserialize<'a>>(image: &str, digest: &str, bytes: &'a [u8]
         .map_err(|e| content_error(image, digest, &format!("invalid JSON: {e}")))
 }
 
-/// The platform containers run as here, in OCI's names.
-fn host_platform() -> (&'static str, &'static str) {
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "x86" => "386",
-        "aarch64" => "arm64",
-        "powerpc64" => "ppc64le",
-        "loongarch64" => "loong64",
-        other => other,
-    };
-    ("linux", arch)
-}
-
-/// The first index entry for `(os, architecture)`. Attestation manifests (platform
-/// `unknown/unknown`) never match.
-fn pick_platform<'a>(
-    manifests: &'a [IndexEntry],
-    (os, arch): (&str, &str),
-) -> Option<&'a IndexEntry> {
-    manifests.iter().find(|m| {
-        m.platform
-            .as_ref()
-            .is_some_and(|p| p.os == os && p.architecture == arch)
-    })
-}
-
-/// The fields of an index or a manifest this module reads, in one tolerant shape: the OCI and
-/// Docker formats differ in details (media types, optional fields, `null`s) that a strict
-/// schema would turn into needless failures.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Document {
-    media_type: Option<String>,
-    manifests: Option<Vec<IndexEntry>>,
-    config: Option<DescriptorRef>,
-}
-
-#[derive(Debug, Deserialize)]
-struct IndexEntry {
-    digest: String,
-    platform: Option<Platform>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Platform {
-    os: String,
-    architecture: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct DescriptorRef {
-    digest: String,
-}
-
-/// An image config blob (OCI and Docker share these field names).
-#[derive(Debug, Default, Deserialize)]
-struct ConfigBlob {
-    #[serde(default)]
-    os: Option<String>,
-    #[serde(default)]
-    architecture: Option<String>,
-    #[serde(default)]
-    config: Option<ConfigSection>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ConfigSection {
-    user: Option<String>,
-    env: Option<Vec<String>>,
-    labels: Option<BTreeMap<String, String>>,
-    entrypoint: Option<Vec<String>>,
-    cmd: Option<Vec<String>>,
-    working_dir: Option<String>,
-}
-
-impl From<ConfigBlob> for ImageConfig {
-    fn from(blob: ConfigBlob) -> Self {
-        let section = blob.config.unwrap_or_default();
-        Self {
-            user: section.user.filter(|u| !u.is_empty()),
-            env: section.env.unwrap_or_default(),
-            labels: section.labels.unwrap_or_default(),
-            entrypoint: section.entrypoint.unwrap_or_default(),
-            cmd: section.cmd.unwrap_or_default(),
-            working_dir: section.working_dir.filter(|w| !w.is_empty()),
-            os: blob.os.unwrap_or_default(),
-            architecture: blob.architecture.unwrap_or_default(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -536,82 +377,5 @@ mod tests {
         assert_eq!(image_id("busybox"), None);
         assert_eq!(image_id(&format!("busybox@sha256:{hex}")), None);
         assert_eq!(image_id(&"A".repeat(64)), None);
-    }
-
-    #[test]
-    fn platform_pick_skips_other_platforms_and_attestations() {
-        let index: Document = serde_json::from_str(
-            r#"{"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[
-                {"digest":"sha256:arm","platform":{"os":"linux","architecture":"arm64","variant":"v8"}},
-                {"digest":"sha256:att","platform":{"os":"unknown","architecture":"unknown"}},
-                {"digest":"sha256:amd","platform":{"os":"linux","architecture":"amd64"}}]}"#,
-        )
-        .unwrap();
-        let manifests = index.manifests.unwrap();
-        assert_eq!(
-            pick_platform(&manifests, ("linux", "amd64"))
-                .unwrap()
-                .digest,
-            "sha256:amd"
-        );
-        assert_eq!(
-            pick_platform(&manifests, ("linux", "arm64"))
-                .unwrap()
-                .digest,
-            "sha256:arm"
-        );
-        assert!(pick_platform(&manifests, ("linux", "s390x")).is_none());
-    }
-
-    #[test]
-    fn docker_config_with_nulls_parses() {
-        let blob: ConfigBlob = serde_json::from_str(
-            r#"{"architecture":"amd64","os":"linux","config":{"User":"","Env":["PATH=/bin"],
-                "Labels":null,"Cmd":["sh"],"Entrypoint":null,"WorkingDir":""},"rootfs":{}}"#,
-        )
-        .unwrap();
-        let config = ImageConfig::from(blob);
-        assert_eq!(config.user, None);
-        assert_eq!(config.env, ["PATH=/bin"]);
-        assert!(config.labels.is_empty());
-        assert_eq!(config.cmd, ["sh"]);
-        assert_eq!(config.working_dir, None);
-        assert_eq!(
-            (config.os.as_str(), config.architecture.as_str()),
-            ("linux", "amd64")
-        );
-    }
-
-    #[test]
-    fn oci_config_with_user_and_labels_parses() {
-        let blob: ConfigBlob = serde_json::from_str(
-            r#"{"architecture":"amd64","os":"linux","config":{"User":"1000:1000",
-                "Labels":{"org.opencontainers.image.source":"x"}}}"#,
-        )
-        .unwrap();
-        let config = ImageConfig::from(blob);
-        assert_eq!(config.user.as_deref(), Some("1000:1000"));
-        assert_eq!(config.labels["org.opencontainers.image.source"], "x");
-    }
-
-    #[test]
-    fn name_cache_expires_and_digest_cache_does_not() {
-        let cache = ImageCache::default();
-        let target = Target {
-            name: None,
-            digest: "sha256:x".into(),
-            media_type: String::new(),
-        };
-        cache.put_name("n", target);
-        assert!(cache.name("n").is_some());
-        lock(&cache.by_name).get_mut("n").unwrap().0 -= NAME_TTL;
-        assert!(cache.name("n").is_none());
-        let resolved = Arc::new(Resolved {
-            manifest_digest: "m".into(),
-            config_digest: "c".into(),
-            config: ImageConfig::default(),
-        });
-        cache.put_digest("sha256:x", resolved);
-        assert_eq!(cache.digest("sha256:x").unwrap().config_digest, "c");
     }
 }

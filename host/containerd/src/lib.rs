@@ -8,7 +8,7 @@
 //! handler, the task created at start then reads the patched spec — and reading it back to prove
 //! every change took.
 //!
-//! - [`reference`]: image reference normalization (`busybox` → `docker.io/library/busybox:latest`);
+//! - [`mod@reference`]: image reference normalization (`busybox` → `docker.io/library/busybox:latest`);
 //! - [`client`]: the gRPC channel, with the containerd namespace header on every request;
 //! - [`image`]: image name, digest or id → digests and image config, cached by digest;
 //! - [`spec`]: the stored OCI spec: read, facts for policy, pure hardening functions, update and

@@ -169,7 +169,7 @@ impl Containerd {
             })
     }
 
-    /// Reads a container's stored OCI spec (for [`facts`]).
+    /// Reads a container's stored OCI spec (for [`facts()`]).
     ///
     /// # Errors
     /// As [`Containerd::get_stored_spec`].
