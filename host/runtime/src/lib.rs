@@ -12,7 +12,8 @@
 //!   ticker thread), memory cap, optional fuel, log lines per call, and the operator's config.
 //! - **No ambient authority**: the only imports are `log` and `config`. WASI imports that a
 //!   `wasm32-wasip2` guest links are satisfied with functions that trap, so no filesystem,
-//!   network, clock, randomness or environment is reachable.
+//!   network, clock, randomness or environment is reachable. (`wasi:random/insecure-seed`
+//!   returns a constant, so std's `HashMap` works and plugins stay deterministic.)
 //! - **Typed failures**: every error ([`Error`]) names the plugin and what happened (trap,
 //!   timeout, memory limit, invalid output, plugin-reported error, load failure).
 //!

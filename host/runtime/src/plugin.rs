@@ -104,6 +104,7 @@ impl Runtime {
 
         let mut linker = self.linker.clone();
         check_imports(&self.engine, &component).map_err(incompatible)?;
+        define_fixed_seed(&self.engine, &component, &mut linker).map_err(incompatible)?;
         // WASI imports that Rust's std pulls in are linked as functions that trap when called:
         // a plugin can be built with the ordinary wasm32-wasip2 target, yet has no filesystem,
         // network, clock, randomness or environment at all.
@@ -338,6 +339,27 @@ fn check_imports(engine: &wasmtime::Engine, component: &Component) -> Result<(),
         return Err(format!(
             "imports {kind} `{name}`, which bulkhead does not provide"
         ));
+    }
+    Ok(())
+}
+
+/// Satisfies `wasi:random/insecure-seed` with a constant. Rust's `HashMap::new()` asks for this
+/// seed, so without it every plugin using a `HashMap` would trap. A constant is not randomness:
+/// plugins stay deterministic (the same view always gives the same decision), and a fresh instance
+/// per call bounds what a crafted-collision input could cost to the call's time budget.
+fn define_fixed_seed(
+    engine: &wasmtime::Engine,
+    component: &Component,
+    linker: &mut wasmtime::component::Linker<CallState>,
+) -> Result<(), String> {
+    const FIXED_SEED: (u64, u64) = (0x6275_6c6b_6865_6164, 0x7365_6564_2d30_3031);
+    for (name, _) in component.component_type().imports(engine) {
+        if name.starts_with("wasi:random/insecure-seed@") {
+            let mut instance = linker.instance(name).map_err(|e| format!("{e:#}"))?;
+            instance
+                .func_wrap("insecure-seed", |_store, (): ()| Ok((FIXED_SEED,)))
+                .map_err(|e| format!("{e:#}"))?;
+        }
     }
     Ok(())
 }

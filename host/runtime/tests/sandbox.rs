@@ -308,3 +308,11 @@ fn plugins_are_callable_from_many_threads() {
         h.join().unwrap();
     }
 }
+
+#[test]
+fn std_hash_map_works_with_the_fixed_seed() {
+    let rt = runtime();
+    let plugin = hostile(&rt, "hash-map");
+    let d = plugin.check_container(&ContainerView::default()).unwrap();
+    assert_eq!(d.verdict, Verdict::Deny("map has 1 entry".into()));
+}

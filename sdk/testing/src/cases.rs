@@ -226,7 +226,11 @@ pub fn check(
                 _ => expect.verdict.is_none(),
             };
             if !verdict_ok {
-                return Some(format!("expected {:?}, got {}", expect.verdict, json(d)));
+                let wanted = match expect.verdict {
+                    Some(ExpectedVerdict::Deny) => "deny",
+                    _ => "allow",
+                };
+                return Some(format!("expected {wanted}, got {}", json(d)));
             }
             if let Some(needle) = &expect.reason_contains {
                 match &d.verdict {

@@ -2,7 +2,8 @@
 //! component covers every failure the runtime must contain:
 //!
 //! `loop`, `grow-memory`, `recurse`, `panic`, `log-flood`, `bad-capability`, `bad-seccomp`,
-//! `report-error`, `read-clock` (a WASI call that is not granted), `sleep-ish` (slow but finite
+//! `report-error`, `read-clock` (a WASI call that is not granted), `hash-map` (std's
+//! `HashMap`, whose seed the host supplies), `sleep-ish` (slow but finite
 //! work), anything else: allow.
 
 use std::hint::black_box;
@@ -69,6 +70,12 @@ impl Plugin for Hostile {
             "read-clock" => {
                 let now = std::time::SystemTime::now();
                 Ok(Decision::deny(format!("clock says {now:?}")))
+            }
+            "hash-map" => {
+                // Needs wasi:random/insecure-seed, which the host answers with a constant.
+                let mut seen = std::collections::HashMap::new();
+                seen.insert("key", 1);
+                Ok(Decision::deny(format!("map has {} entry", seen.len())))
             }
             "sleep-ish" => {
                 let mut acc = 0u64;
