@@ -24,6 +24,11 @@ pub enum Command {
         /// The TOML configuration file.
         file: PathBuf,
     },
+    /// Work with plugin components offline (test them against case files).
+    #[command(subcommand)]
+    Plugin(crate::commands::PluginCommand),
+    /// Run plugins over one container view (JSON) and print the decision as JSON.
+    Eval(crate::commands::eval::EvalArgs),
 }
 
 /// Options of `bulkhead run`.

@@ -2,6 +2,7 @@
 //! `bulkhead_daemon`.
 
 mod cli;
+mod commands;
 
 use std::process::ExitCode;
 
@@ -18,6 +19,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(args),
         Command::CheckConfig { file } => check_config(&file),
+        Command::Plugin(command) => commands::plugin(command),
+        Command::Eval(args) => commands::eval::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
