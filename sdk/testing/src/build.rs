@@ -61,7 +61,7 @@ pub fn build_component(crate_dir: &Path) -> Result<PathBuf, Error> {
                 .find(|f| f.ends_with(".wasm"))
                 .map(PathBuf::from)
         })
-        .last()
+        .next_back()
         .ok_or_else(|| Error::Build {
             reason: "cargo produced no .wasm (is crate-type = [\"cdylib\"] set?)".into(),
         })
