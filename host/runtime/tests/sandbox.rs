@@ -316,3 +316,12 @@ fn std_hash_map_works_with_the_fixed_seed() {
     let d = plugin.check_container(&ContainerView::default()).unwrap();
     assert_eq!(d.verdict, Verdict::Deny("map has 1 entry".into()));
 }
+
+#[test]
+fn runtime_and_plugins_can_move_to_blocking_threads() {
+    // The daemon moves plugins into `tokio::task::spawn_blocking`; this must keep compiling.
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<Plugin>();
+    send_sync::<Runtime>();
+    send_sync::<Error>();
+}
