@@ -17,6 +17,11 @@
 //! - **Typed failures**: every error ([`Error`]) names the plugin and what happened (trap,
 //!   timeout, memory limit, invalid output, plugin-reported error, load failure).
 //!
+//! Cost, measured by `cargo bench -p bulkhead-runtime --bench plugin_call` (release, on a busy
+//! 2-core machine): ~18 µs per call of a no-op plugin and ~59 µs for a realistic policy over a
+//! full view, fresh instance included; ~170 ms to compile a 100 KB plugin, under 1 ms to load it
+//! from the artifact cache.
+//!
 //! The API is synchronous: a call is CPU-bound and bounded by its budget, so async callers run it
 //! on a blocking thread. (wasmtime's async support would add fibers and a feature set we do not
 //! otherwise need, for no gain on a call that never awaits I/O.)
