@@ -172,3 +172,53 @@ fn print_base_spec(args: &[String]) -> Result<(), String> {
         .map_err(|e| e.to_string())
         .and_then(|()| writeln!(out).map_err(|e| e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn options_take_separate_or_inline_values() {
+        let options = parse(
+            &args(&[
+                "--key",
+                "/k",
+                "--hook-path=/h",
+                "--strict",
+                "--timeout",
+                "3",
+            ]),
+            &["--key", "--hook-path", "--strict", "--timeout"],
+        )
+        .unwrap();
+        assert_eq!(options.key.unwrap(), PathBuf::from("/k"));
+        assert_eq!(options.hook_path.unwrap(), PathBuf::from("/h"));
+        assert!(options.strict);
+        assert_eq!(options.timeout, Some(3));
+        assert!(options.positional.is_empty());
+    }
+
+    #[test]
+    fn options_a_command_does_not_take_are_refused() {
+        let error = parse(&args(&["--hook-path", "/h"]), &["--key", "--strict"]).unwrap_err();
+        assert!(error.starts_with("unknown option --hook-path"), "{error}");
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(parse(&args(&["--key"]), &["--key"]).is_err());
+        for timeout in ["0", "-1", "soon"] {
+            assert!(parse(&args(&["--timeout", timeout]), &["--timeout"]).is_err());
+        }
+    }
+
+    #[test]
+    fn positional_arguments_are_kept() {
+        let options = parse(&args(&["/etc/bulkhead/guard.key"]), &[]).unwrap();
+        assert_eq!(options.positional, ["/etc/bulkhead/guard.key"]);
+    }
+}
