@@ -325,3 +325,20 @@ fn runtime_and_plugins_can_move_to_blocking_threads() {
     send_sync::<Runtime>();
     send_sync::<Error>();
 }
+
+#[test]
+fn a_plugin_built_for_another_abi_version_is_refused_by_name() {
+    let err = runtime()
+        .load(
+            Path::new(bulkhead_test_plugins::WRONG_VERSION),
+            PluginLimits::default(),
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::Incompatible { .. }), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("bulkhead_test_plugin_wrong_version.wasm"),
+        "{message}"
+    );
+    assert!(message.contains("bulkhead:plugin/host@0.2.0"), "{message}");
+}

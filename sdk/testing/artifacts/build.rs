@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Plugin crates under `../plugins/<dir>`, package `bulkhead-test-plugin-<dir>`.
-const PLUGINS: &[&str] = &["noop", "realistic", "hostile", "scripted"];
+const PLUGINS: &[&str] = &["noop", "realistic", "hostile", "scripted", "wrong-version"];
 const TARGET: &str = "wasm32-wasip2";
 
 fn main() {

@@ -7,5 +7,6 @@
 //! - [`HOSTILE`]: misbehaves as its config string says (`loop`, `grow-memory`, `recurse`,
 //!   `panic`, `log-flood`, `bad-capability`, `bad-seccomp`, `report-error`, `read-clock`).
 //! - [`SCRIPTED`]: name, decision points and answer from its JSON config (the e2e tests).
+//! - [`WRONG_VERSION`]: built against `bulkhead:plugin@0.2.0`; must fail to load.
 
 include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
