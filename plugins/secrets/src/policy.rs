@@ -131,7 +131,7 @@ pub fn is_secret_name(name: &str) -> bool {
 /// without `..` components or NUL bytes.
 pub fn is_target_path(target: &str) -> bool {
     target.starts_with('/')
-        && target.trim_matches('/') != ""
+        && !target.trim_matches('/').is_empty()
         && !target.contains('\0')
         && !target.split('/').any(|c| c == "..")
 }
