@@ -74,65 +74,13 @@ pub fn judge(container: &Container, mode: Mode) -> Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bulkhead_sdk::{Capabilities, DecisionPoint, HostNamespaces, Image, Pod, Process, User};
 
     /// A container running `reference`, with everything else empty.
     fn container(reference: &str, tag: Option<&str>) -> Container {
-        Container {
-            event: DecisionPoint::CreateContainer,
-            id: "c1".into(),
-            name: "app".into(),
-            pod_sandbox_id: "p1".into(),
-            pod: Pod {
-                name: "web".into(),
-                namespace: "default".into(),
-                uid: "u1".into(),
-                labels: vec![],
-                annotations: vec![],
-            },
-            image: Image {
-                reference: reference.into(),
-                normalized: String::new(),
-                digest: None,
-                registry: String::new(),
-                repository: String::new(),
-                tag: tag.map(Into::into),
-                config: None,
-            },
-            process: Process {
-                args: vec![],
-                env: vec![],
-                user: User {
-                    uid: 0,
-                    gid: 0,
-                    additional_gids: vec![],
-                    username: None,
-                },
-                cwd: "/".into(),
-            },
-            capabilities: Capabilities {
-                bounding: vec![],
-                effective: vec![],
-                permitted: vec![],
-                inheritable: vec![],
-                ambient: vec![],
-            },
-            seccomp: None,
-            no_new_privileges: false,
-            readonly_rootfs: false,
-            privileged: false,
-            host_namespaces: HostNamespaces {
-                network: false,
-                pid: false,
-                ipc: false,
-                uts: false,
-                user: false,
-                cgroup: false,
-            },
-            mounts: vec![],
-            annotations: vec![],
-            labels: vec![],
-        }
+        let mut c = Container::default();
+        c.image.reference = reference.into();
+        c.image.tag = tag.map(Into::into);
+        c
     }
 
     #[test]

@@ -93,3 +93,28 @@ impl Plugin for Baseline {
 }
 
 bulkhead_sdk::export_plugin!(Baseline);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn privileged_needs_the_pod_annotation() {
+        let mut c = Container {
+            privileged: true,
+            ..Container::default()
+        };
+        assert!(!judge(&c, "").is_allow());
+        c.pod.annotations.push((ALLOW_PRIVILEGED.into(), "true".into()));
+        assert!(judge(&c, "").is_allow());
+    }
+
+    #[test]
+    fn unconfined_container_gets_hardened() {
+        let mut c = Container::default();
+        c.capabilities.effective = vec!["CAP_NET_RAW".into(), "CAP_CHOWN".into()];
+        let d = judge(&c, "");
+        // drop NET_RAW, no_new_privileges, seccomp, annotation
+        assert_eq!(d.mutations.len(), 4);
+    }
+}
