@@ -105,7 +105,9 @@ mod tests {
             ..Container::default()
         };
         assert!(!judge(&c, "").is_allow());
-        c.pod.annotations.push((ALLOW_PRIVILEGED.into(), "true".into()));
+        c.pod
+            .annotations
+            .push((ALLOW_PRIVILEGED.into(), "true".into()));
         assert!(judge(&c, "").is_allow());
     }
 
