@@ -44,7 +44,12 @@ struct Node {
 }
 
 fn setup() -> anyhow::Result<Node> {
-    let dir = tempfile::tempdir().context("while creating the key directory")?;
+    // In the test bed state directory, not /tmp: machines that clean /tmp would pull the base
+    // spec from under a running containerd.
+    let dir = tempfile::Builder::new()
+        .prefix("guard-")
+        .tempdir_in(bulkhead_e2e::state_dir())
+        .context("while creating the key directory")?;
     let key_path = dir.path().join("guard.key");
     run_guard(&["init-key", path_str(&key_path)?])?;
     let key = GuardKey::load(&key_path)?;
