@@ -399,6 +399,22 @@ mod tests {
     }
 
     #[test]
+    fn without_a_slash_a_colon_is_always_a_tag() {
+        // `localhost:5000` alone is the Docker Hub image `localhost` at tag `5000`.
+        let r = parse("localhost:5000");
+        assert_eq!(r.normalized, "docker.io/library/localhost:5000");
+        assert_eq!(r.tag.as_deref(), Some("5000"));
+    }
+
+    #[test]
+    fn deep_repository_paths_are_kept() {
+        let r = parse("a/b/c/d:1");
+        assert_eq!(r.registry, "docker.io");
+        assert_eq!(r.repository, "a/b/c/d");
+        assert_eq!(parse("ghcr.io/o/g/app").repository, "o/g/app");
+    }
+
+    #[test]
     fn ip_registries() {
         assert_eq!(parse("127.0.0.1:5000/app").registry, "127.0.0.1:5000");
         assert_eq!(parse("[::1]:5000/app").registry, "[::1]:5000");
