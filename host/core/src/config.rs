@@ -15,8 +15,8 @@ pub const DEFAULT_NRI_SOCKET: &str = "/var/run/nri/nri.sock";
 /// Default path of containerd's gRPC socket.
 pub const DEFAULT_CONTAINERD_SOCKET: &str = "/run/containerd/containerd.sock";
 
-/// The whole daemon configuration.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+/// The whole daemon configuration. [`Config::default`] is what runs without a config file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Config {
     /// How to reach containerd's NRI socket and register there.
@@ -28,9 +28,14 @@ pub struct Config {
     /// Log output.
     #[serde(default)]
     pub log: LogConfig,
-    /// `[[plugins]]`: the plugin chain, run in this order on every decision point.
-    #[serde(default)]
+    /// `[[plugins]]`: the plugin chain, run in this order on every decision point. Absent: the
+    /// embedded first-party plugins with the baseline policy ([`baseline_plugins`]); `plugins =
+    /// []` runs none.
+    #[serde(default = "baseline_plugins")]
     pub plugins: Vec<PluginConfig>,
+    /// Where granted secrets come from and where they are materialized.
+    #[serde(default)]
+    pub secrets: SecretsConfig,
     /// Where decisions are recorded.
     #[serde(default)]
     pub audit: AuditConfig,
@@ -68,12 +73,50 @@ pub const MAX_PLUGIN_TIME_BUDGET_MS: u64 = 1000;
 /// Largest memory cap a plugin may be given.
 pub const MAX_PLUGIN_MEMORY_MIB: u64 = 512;
 
+/// The first-party plugins embedded in the `bulkhead` binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Builtin {
+    /// Registry, repository, tag and digest rules; root images.
+    ImagePolicy,
+    /// A default seccomp profile for unconfined containers, named profiles.
+    Seccomp,
+    /// Capability drops, privileged and added-capability denials.
+    Capabilities,
+    /// Secret mounts by pod annotation, under the operator's grants.
+    Secrets,
+}
+
+impl Builtin {
+    /// Every embedded plugin, in baseline order.
+    pub const ALL: [Builtin; 4] = [
+        Builtin::ImagePolicy,
+        Builtin::Seccomp,
+        Builtin::Capabilities,
+        Builtin::Secrets,
+    ];
+
+    /// The plugin's name (as in `builtin = "..."` and its metadata).
+    pub fn name(self) -> &'static str {
+        match self {
+            Builtin::ImagePolicy => "image-policy",
+            Builtin::Seccomp => "seccomp",
+            Builtin::Capabilities => "capabilities",
+            Builtin::Secrets => "secrets",
+        }
+    }
+}
+
 /// One `[[plugins]]` entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PluginConfig {
-    /// The plugin component (`.wasm`).
-    pub path: PathBuf,
+    /// The plugin component (`.wasm`). Exactly one of `path` and `builtin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// An embedded first-party plugin. Exactly one of `path` and `builtin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builtin: Option<Builtin>,
     /// `enforce` (default) or `audit`.
     #[serde(default)]
     pub mode: PluginMode,
@@ -92,10 +135,103 @@ pub struct PluginConfig {
 }
 
 impl PluginConfig {
+    /// An entry for an embedded plugin with default limits and `config`.
+    pub fn builtin(builtin: Builtin, config: toml::Table) -> PluginConfig {
+        PluginConfig {
+            path: None,
+            builtin: Some(builtin),
+            mode: PluginMode::default(),
+            failure_policy: FailurePolicy::default(),
+            time_budget_ms: default_time_budget_ms(),
+            memory_limit_mib: default_memory_limit_mib(),
+            config,
+        }
+    }
+
+    /// What the entry loads, for messages: the path or `builtin:<name>`.
+    pub fn source(&self) -> String {
+        match (&self.path, self.builtin) {
+            (Some(path), _) => path.display().to_string(),
+            (None, Some(builtin)) => format!("builtin:{}", builtin.name()),
+            (None, None) => "<no path or builtin>".into(),
+        }
+    }
+
     /// The plugin's settings as the JSON text its `config` import returns.
     pub fn config_json(&self) -> String {
         serde_json::to_string(&self.config).unwrap_or_else(|_| "{}".into())
     }
+}
+
+/// The baseline policy (the contract of running without a config file):
+/// - image-policy with empty lists (denies nothing until configured);
+/// - seccomp: unconfined containers get bulkhead's default profile;
+/// - capabilities: drop NET_RAW everywhere; deny privileged containers and containers adding
+///   capabilities outside the runtime's default set, with namespace `kube-system` exempt;
+/// - secrets with no grants.
+pub fn baseline_plugins() -> Vec<PluginConfig> {
+    let table = |text: &str| text.parse::<toml::Table>().unwrap_or_default();
+    vec![
+        PluginConfig::builtin(Builtin::ImagePolicy, toml::Table::new()),
+        PluginConfig::builtin(Builtin::Seccomp, toml::Table::new()),
+        PluginConfig::builtin(
+            Builtin::Capabilities,
+            table(
+                r#"
+                drop = ["CAP_NET_RAW"]
+                deny-privileged = true
+                deny-added-capabilities = true
+                exempt-namespaces = ["kube-system"]
+                "#,
+            ),
+        ),
+        PluginConfig::builtin(Builtin::Secrets, table("grants = []")),
+    ]
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            nri: NriConfig::default(),
+            containerd: ContainerdConfig::default(),
+            log: LogConfig::default(),
+            plugins: baseline_plugins(),
+            secrets: SecretsConfig::default(),
+            audit: AuditConfig::default(),
+            sandbox: SandboxConfig::default(),
+        }
+    }
+}
+
+/// `[secrets]`: the directory provider and the tmpfs secrets are materialized on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SecretsConfig {
+    /// Directory holding one file per secret, named after the secret. Default
+    /// `/etc/bulkhead/secrets`.
+    #[serde(default = "default_secrets_provider_dir")]
+    pub provider_dir: PathBuf,
+    /// Where bulkhead mounts its private tmpfs and writes granted secrets, one directory per
+    /// container. Default `/run/bulkhead/secrets`.
+    #[serde(default = "default_secrets_runtime_dir")]
+    pub runtime_dir: PathBuf,
+}
+
+impl Default for SecretsConfig {
+    fn default() -> Self {
+        SecretsConfig {
+            provider_dir: default_secrets_provider_dir(),
+            runtime_dir: default_secrets_runtime_dir(),
+        }
+    }
+}
+
+fn default_secrets_provider_dir() -> PathBuf {
+    PathBuf::from("/etc/bulkhead/secrets")
+}
+
+fn default_secrets_runtime_dir() -> PathBuf {
+    PathBuf::from("/run/bulkhead/secrets")
 }
 
 fn default_time_budget_ms() -> u64 {
@@ -282,6 +418,12 @@ impl Config {
         for (i, plugin) in self.plugins.iter().enumerate() {
             plugin.validate(&format!("plugins[{i}]"))?;
         }
+        if !self.secrets.runtime_dir.is_absolute() {
+            return Err(invalid(
+                "secrets.runtime-dir",
+                "must be an absolute path".into(),
+            ));
+        }
         if self.audit.path.as_os_str().is_empty() {
             return Err(invalid(
                 "audit.path",
@@ -294,8 +436,17 @@ impl Config {
 
 impl PluginConfig {
     fn validate(&self, at: &str) -> Result<(), Error> {
-        if self.path.as_os_str().is_empty() {
-            return Err(invalid(&format!("{at}.path"), "must not be empty".into()));
+        match (&self.path, self.builtin) {
+            (Some(path), None) if path.as_os_str().is_empty() => {
+                return Err(invalid(&format!("{at}.path"), "must not be empty".into()));
+            }
+            (Some(_), Some(_)) | (None, None) => {
+                return Err(invalid(
+                    at,
+                    "needs exactly one of `path` (a .wasm file) or `builtin` (image-policy, seccomp, capabilities, secrets)".into(),
+                ));
+            }
+            _ => {}
         }
         if !(1..=MAX_PLUGIN_TIME_BUDGET_MS).contains(&self.time_budget_ms) {
             return Err(invalid(
@@ -342,6 +493,72 @@ mod tests {
         );
         assert_eq!(config.containerd.namespace, "k8s.io");
         assert_eq!(config.log.format, LogFormat::Text);
+        assert_eq!(config.plugins, baseline_plugins());
+        assert_eq!(
+            config.secrets.provider_dir,
+            PathBuf::from("/etc/bulkhead/secrets")
+        );
+    }
+
+    #[test]
+    fn baseline_is_the_four_builtins_with_the_contract_policy() {
+        let names: Vec<_> = baseline_plugins()
+            .iter()
+            .map(PluginConfig::source)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "builtin:image-policy",
+                "builtin:seccomp",
+                "builtin:capabilities",
+                "builtin:secrets"
+            ]
+        );
+        let capabilities = &baseline_plugins()[2];
+        assert_eq!(
+            capabilities.config_json(),
+            r#"{"deny-added-capabilities":true,"deny-privileged":true,"drop":["CAP_NET_RAW"],"exempt-namespaces":["kube-system"]}"#
+        );
+        assert!(
+            baseline_plugins()
+                .iter()
+                .all(|p| p.failure_policy == FailurePolicy::Deny)
+        );
+    }
+
+    #[test]
+    fn an_empty_plugin_list_runs_no_plugins() {
+        assert!(
+            Config::from_toml("plugins = []\n")
+                .unwrap()
+                .plugins
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn builtin_entries_parse() {
+        let config = Config::from_toml("[[plugins]]\nbuiltin = \"seccomp\"\n").unwrap();
+        assert_eq!(config.plugins[0].builtin, Some(Builtin::Seccomp));
+        let err = Config::from_toml("[[plugins]]\nbuiltin = \"selinux\"\n").unwrap_err();
+        assert!(err.to_string().contains("selinux"), "{err}");
+    }
+
+    #[test]
+    fn path_and_builtin_together_are_rejected() {
+        let err = Config::from_toml("[[plugins]]\nbuiltin = \"seccomp\"\npath = \"/a.wasm\"\n")
+            .unwrap_err();
+        assert!(
+            err.to_string().starts_with("plugins[0]: needs exactly one"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn secrets_runtime_dir_must_be_absolute() {
+        let err = Config::from_toml("[secrets]\nruntime-dir = \"run/s\"\n").unwrap_err();
+        assert!(err.to_string().starts_with("secrets.runtime-dir:"), "{err}");
     }
 
     #[test]
@@ -455,13 +672,20 @@ mod tests {
             config.plugins[0].config_json(),
             r#"{"deny-tags":["latest"]}"#
         );
-        assert_eq!(config.plugins[1].path, PathBuf::from("/p/second.wasm"));
+        assert_eq!(
+            config.plugins[1].path,
+            Some(PathBuf::from("/p/second.wasm"))
+        );
     }
 
     #[test]
     fn plugin_without_path_is_rejected() {
         let err = Config::from_toml("[[plugins]]\nmode = \"audit\"\n").unwrap_err();
-        assert!(err.to_string().contains("path"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("plugins[0]: needs exactly one of `path`"),
+            "{err}"
+        );
     }
 
     #[test]
