@@ -21,8 +21,8 @@ pub enum Command {
     /// Validate a configuration file without connecting to anything; prints the effective
     /// configuration.
     CheckConfig {
-        /// The TOML configuration file.
-        file: PathBuf,
+        /// The TOML configuration file; without one, the built-in baseline is checked.
+        file: Option<PathBuf>,
     },
     /// Work with plugin components offline (test them against case files).
     #[command(subcommand)]

@@ -18,6 +18,7 @@ use crate::engine::Engine;
 use crate::engine::audit::AuditLog;
 use crate::engine::chain::{Chain, ChainPlugin};
 use crate::nri::{self, Registration};
+use crate::secrets::SecretStore;
 
 /// Reads and validates a configuration file; errors name the file.
 pub fn load_config(path: &Path) -> anyhow::Result<Config> {
@@ -67,7 +68,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             config.audit.path.display()
         )
     })?;
-    let engine = Engine::new(chain, containerd, audit);
+    let secrets = SecretStore::open(&config.secrets)
+        .context("cannot prepare the secrets runtime directory (secrets.runtime-dir)")?;
+    let engine = Engine::new(chain, containerd, audit).with_secrets(secrets);
     tracing::info!(
         nri_socket = %registration.socket.display(),
         containerd_socket = %config.containerd.socket.display(),
@@ -109,9 +112,16 @@ pub fn load_chain(config: &Config) -> anyhow::Result<Chain> {
             config: entry.config_json(),
             ..PluginLimits::default()
         };
-        let plugin = runtime
-            .load(&entry.path, limits)
-            .with_context(|| format!("plugins[{i}] ({})", entry.path.display()))?;
+        let loaded = match (&entry.path, entry.builtin) {
+            (Some(path), _) => runtime.load(path, limits),
+            (None, Some(builtin)) => runtime.load_bytes(
+                Path::new(&entry.source()),
+                bulkhead_builtin::component(builtin),
+                limits,
+            ),
+            (None, None) => bail!("plugins[{i}]: needs a path or a builtin"),
+        };
+        let plugin = loaded.with_context(|| format!("plugins[{i}] ({})", entry.source()))?;
         tracing::info!(
             plugin = plugin.name(),
             digest = plugin.digest(),

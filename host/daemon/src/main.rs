@@ -18,7 +18,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run(args),
-        Command::CheckConfig { file } => check_config(&file),
+        Command::CheckConfig { file } => check_config(file.as_deref()),
         Command::Plugin(command) => commands::plugin(command),
         Command::Eval(args) => commands::eval::run(args),
     };
@@ -50,13 +50,34 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     runtime.block_on(daemon::run(config, shutdown_signal()))
 }
 
-fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
-    let config = daemon::load_config(path)?;
+/// Validates a configuration and loads (compiles) every plugin it names, connecting to nothing;
+/// prints the effective configuration and what each plugin declares.
+fn check_config(path: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let (config, what) = match path {
+        Some(path) => (daemon::load_config(path)?, path.display().to_string()),
+        None => (Config::default(), "the built-in baseline".to_string()),
+    };
+    let chain = daemon::load_chain(&config)?;
     let effective = toml::to_string_pretty(&config).context("cannot print the configuration")?;
-    println!(
-        "# {} is valid; effective configuration:\n{effective}",
-        path.display()
-    );
+    println!("# {what} is valid; effective configuration:\n{effective}");
+    println!("# plugins, in chain order:");
+    for entry in chain.plugins() {
+        let info = entry.plugin.info();
+        let points: Vec<String> = info
+            .decision_points
+            .iter()
+            .map(|p| format!("{p:?}"))
+            .collect();
+        println!(
+            "#   {} {} ({:?}, failure policy {:?}) at {} — {}",
+            info.name,
+            info.version,
+            entry.mode,
+            entry.failure_policy,
+            points.join(", "),
+            entry.plugin.digest()
+        );
+    }
     Ok(())
 }
 
