@@ -3,9 +3,11 @@
 //!
 //! - [`nri`]: the NRI protocol — how containerd tells bulkhead about pods and containers;
 //! - [`engine`]: what happens on an event — context, plugin chain, merge, enforcement, audit;
+//! - [`secrets`]: granted secrets materialized on a private tmpfs and bind-mounted read-only;
 //! - [`daemon`]: `bulkhead run` — configuration, preflight checks, loading plugins, the session
 //!   loop.
 
 pub mod daemon;
 pub mod engine;
 pub mod nri;
+pub mod secrets;

@@ -37,7 +37,7 @@ pub fn hardening(mutations: &MergedMutations) -> Result<Hardening, String> {
         keep_only_capabilities: mutations
             .keep_only_capabilities
             .as_ref()
-            .map(|keep| oci::capabilities_to_oci(keep)),
+            .map(oci::capabilities_to_oci),
         drop_capabilities: oci::capabilities_to_oci(&mutations.drop_capabilities),
         seccomp: mutations
             .seccomp

@@ -35,6 +35,7 @@ use bulkhead_core::merge::{self, Merged};
 use bulkhead_core::view::DecisionPoint;
 
 use crate::nri::{Deadline, EventHandler, Outcome};
+use crate::secrets::SecretStore;
 
 use audit::{Applied, AuditLog, AuditRecord, ImageSubject, PodSubject, ResultRecord, Subject};
 use chain::{Chain, PluginRun};
@@ -61,6 +62,7 @@ pub struct Engine {
     audit: AuditLog,
     tracked: Mutex<HashMap<String, Tracked>>,
     marker: Option<SpecMarker>,
+    secrets: Option<SecretStore>,
 }
 
 impl Engine {
@@ -73,7 +75,14 @@ impl Engine {
             audit,
             tracked: Mutex::default(),
             marker: None,
+            secrets: None,
         }
+    }
+
+    /// Materializes granted secrets from `store`; without one, secret requests fail (closed).
+    pub fn with_secrets(mut self, store: SecretStore) -> Engine {
+        self.secrets = Some(store);
+        self
     }
 
     /// Adds an annotation to every container's patched spec (computed from its id).
@@ -218,7 +227,7 @@ impl Engine {
         let mut applied = Applied::default();
         let refusal = match &merged.verdict {
             Verdict::Deny(reason) => Some(format!("bulkhead: {reason}")),
-            Verdict::Allow => match self.patch(&container.id, &merged).await {
+            Verdict::Allow => match self.patch(&container.id, &merged, &context).await {
                 Ok(Some(elapsed)) => {
                     applied.spec_patched = true;
                     applied.verified = Some(true);
@@ -259,9 +268,19 @@ impl Engine {
 
     /// Patches the stored spec with the merged mutations (and the marker); `None` when there
     /// was nothing to patch.
-    async fn patch(&self, id: &str, merged: &Merged) -> Result<Option<Duration>, String> {
+    async fn patch(
+        &self,
+        id: &str,
+        merged: &Merged,
+        context: &Context,
+    ) -> Result<Option<Duration>, String> {
         let hardening = apply::hardening(&merged.mutations)?;
         let mut extras = apply::extras(&merged.mutations)?;
+        if !merged.mutations.secrets.is_empty() {
+            extras
+                .mounts
+                .extend(self.materialize_secrets(id, merged, context).await?);
+        }
         if let Some(marker) = &self.marker
             && let Some(annotation) = marker(id)
         {
@@ -281,6 +300,39 @@ impl Engine {
             "stored spec patched and verified"
         );
         Ok(Some(patched.elapsed))
+    }
+
+    /// Writes the granted secrets for container `id`, owned by its process user.
+    async fn materialize_secrets(
+        &self,
+        id: &str,
+        merged: &Merged,
+        context: &Context,
+    ) -> Result<Vec<oci_spec::runtime::Mount>, String> {
+        let Some(store) = &self.secrets else {
+            return Err("secrets were requested but no secret store is configured".into());
+        };
+        let (uid, gid) = match &context.spec {
+            Some((_, facts)) => (facts.uid, facts.gid),
+            None => {
+                let (_, facts) = self
+                    .containerd
+                    .container_facts(id)
+                    .await
+                    .map_err(|e| format!("reading the container's user: {e}"))?;
+                (facts.uid, facts.gid)
+            }
+        };
+        merged
+            .mutations
+            .secrets
+            .values()
+            .map(|chosen| {
+                store
+                    .materialize(id, &chosen.value, uid, gid)
+                    .map_err(|e| e.to_string())
+            })
+            .collect()
     }
 
     async fn at_start(&self, event: &LifecycleEvent, deadline: Deadline) -> Outcome {
@@ -388,6 +440,9 @@ impl EventHandler for Engine {
             plugins = self.chain.plugins().len(),
             "policy engine ready"
         );
+        if let Some(store) = &self.secrets {
+            store.sweep(&containers.iter().map(|c| c.id.as_str()).collect());
+        }
         // Containers already running were checked (or not) by whoever ran when they were created.
         // Ones created but not started were created while bulkhead was away: they stay unknown,
         // so their start is refused.
@@ -412,6 +467,9 @@ impl EventHandler for Engine {
             EventKind::RemoveContainer => {
                 if let Some(container) = &event.container {
                     self.tracked(|t| t.remove(&container.id));
+                    if let Some(store) = &self.secrets {
+                        store.remove(&container.id);
+                    }
                 }
                 Outcome::Allow
             }
