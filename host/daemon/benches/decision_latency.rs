@@ -1,0 +1,133 @@
+//! In-host decision latency of a four-plugin chain: build the container view, run every plugin
+//! (fresh instance each), merge — what the engine does per container event, minus containerd
+//! I/O. Prints p50/p90/p99 over many decisions (criterion reports means, the target is a p99).
+//!
+//! Run: `cargo bench -p bulkhead-daemon --bench decision_latency` (release build).
+
+use std::time::{Duration, Instant};
+
+use bulkhead_core::config::{FailurePolicy, PluginMode};
+use bulkhead_core::event::{Container, EventKind, LifecycleEvent, Pod};
+use bulkhead_core::merge;
+use bulkhead_core::view::DecisionPoint;
+use bulkhead_daemon::engine::chain::{Chain, ChainPlugin};
+use bulkhead_daemon::engine::view::{Context, container_view};
+use bulkhead_daemon::nri::Deadline;
+use bulkhead_runtime::{PluginLimits, Runtime, RuntimeOptions};
+
+const DECISIONS: usize = 5000;
+
+fn chain(runtime: &Runtime) -> Chain {
+    let scripted = |config: &str| PluginLimits {
+        config: config.into(),
+        ..PluginLimits::default()
+    };
+    let plugins = [
+        (bulkhead_test_plugins::REALISTIC, PluginLimits::default()),
+        (
+            bulkhead_test_plugins::SCRIPTED,
+            scripted(r#"{"name":"caps","drop":["CAP_NET_RAW"],"no-new-privileges":true}"#),
+        ),
+        (
+            bulkhead_test_plugins::SCRIPTED,
+            scripted(r#"{"name":"seccomp","seccomp-errno":["kexec_load","init_module","bpf"]}"#),
+        ),
+        (
+            bulkhead_test_plugins::SCRIPTED,
+            scripted(r#"{"name":"labels","annotations":{"checked":"yes"}}"#),
+        ),
+    ];
+    Chain::new(
+        plugins
+            .into_iter()
+            .map(|(path, limits)| ChainPlugin {
+                plugin: runtime
+                    .load(path.as_ref(), limits)
+                    .expect("test plugin loads"),
+                mode: PluginMode::Enforce,
+                failure_policy: FailurePolicy::Deny,
+            })
+            .collect(),
+    )
+}
+
+fn event() -> LifecycleEvent {
+    let mut container = Container {
+        id: "c".repeat(64),
+        pod_id: "p".repeat(64),
+        name: "web".into(),
+        args: vec!["/bin/server".into(), "--port=8080".into()],
+        env: (0..20).map(|i| format!("VAR_{i}=value-{i}")).collect(),
+        ..Container::default()
+    };
+    container.annotations.insert(
+        Container::IMAGE_NAME_ANNOTATION.into(),
+        "registry.example.com/team/web:1.4.2".into(),
+    );
+    let mut pod = Pod {
+        name: "web-7d9f8b6c5-abcde".into(),
+        namespace: "production".into(),
+        ..Pod::default()
+    };
+    for i in 0..10 {
+        pod.labels
+            .insert(format!("label-{i}"), format!("value-{i}"));
+    }
+    LifecycleEvent {
+        kind: EventKind::PostCreateContainer,
+        pod,
+        container: Some(container),
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn main() {
+    let runtime = Runtime::new(RuntimeOptions::default()).expect("runtime");
+    let chain = chain(&runtime);
+    let event = event();
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio");
+    let decide = || {
+        tokio.block_on(async {
+            let view = container_view(
+                &event,
+                DecisionPoint::PostCreateContainer,
+                &Context::default(),
+            );
+            let runs = chain
+                .run(&view, Deadline::after(Duration::from_secs(1)))
+                .await;
+            let decisions: Vec<_> = runs
+                .iter()
+                .filter_map(|r| r.effective_decision().map(|d| (r.name.clone(), d)))
+                .collect();
+            let merged = merge::merge(decisions.iter().map(|(n, d)| (n.as_str(), d)));
+            assert!(merged.conflicts.is_empty() && runs.len() == 4);
+            merged
+        })
+    };
+    for _ in 0..200 {
+        decide();
+    }
+    let mut samples: Vec<Duration> = (0..DECISIONS)
+        .map(|_| {
+            let started = Instant::now();
+            std::hint::black_box(decide());
+            started.elapsed()
+        })
+        .collect();
+    samples.sort_unstable();
+    println!(
+        "decision latency, 4-plugin chain, {DECISIONS} decisions: p50 {:?}  p90 {:?}  p99 {:?}  max {:?}",
+        percentile(&samples, 0.50),
+        percentile(&samples, 0.90),
+        percentile(&samples, 0.99),
+        samples[samples.len() - 1],
+    );
+}
