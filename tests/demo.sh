@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash tests/testbed/setup.sh
 bash tests/toolchain.sh
-cargo build --quiet -p bulkhead-daemon --bin bulkhead
-cargo run --quiet -p bulkhead-e2e --bin bulkhead-demo
+cargo build --quiet --release -p bulkhead-daemon --bin bulkhead
+cargo run --quiet --release -p bulkhead-e2e --bin bulkhead-demo

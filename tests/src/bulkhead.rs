@@ -33,11 +33,34 @@ pub fn bulkhead_binary() -> anyhow::Result<PathBuf> {
 }
 
 impl Testbed {
-    /// A `bulkhead run` command pointed at this test bed's sockets, logging JSON at debug level.
+    /// A `bulkhead run` command pointed at this test bed's sockets, logging JSON at debug level,
+    /// with the built-in baseline policy (see [`Testbed::bulkhead_command_with_config`]).
     pub fn bulkhead_command(&self) -> anyhow::Result<Command> {
+        self.bulkhead_command_with_config("")
+    }
+
+    /// A `bulkhead run` command with a config file made of `body` (e.g. `[[plugins]]` entries;
+    /// empty keeps the baseline plugins, `plugins = []` runs none), plus test-bed-local settings:
+    /// the audit log at [`Testbed::audit_path`], the secrets provider at
+    /// [`Testbed::secrets_dir`] and their tmpfs in the test bed, compiled plugins cached in the
+    /// shared state directory.
+    pub fn bulkhead_command_with_config(&self, body: &str) -> anyhow::Result<Command> {
+        let path = self.dir().join("bulkhead.toml");
+        let cache = crate::state_dir().join("plugin-cache");
+        std::fs::create_dir_all(self.secrets_dir())?;
+        let text = format!(
+            "{body}\n\n[audit]\npath = {:?}\n\n[sandbox]\ncache-dir = {:?}\n\n[secrets]\nprovider-dir = {:?}\nruntime-dir = {:?}\n",
+            self.audit_path().display().to_string(),
+            cache.display().to_string(),
+            self.secrets_dir().display().to_string(),
+            self.dir().join("secrets-run").display().to_string(),
+        );
+        std::fs::write(&path, text).with_context(|| format!("while writing {}", path.display()))?;
         let mut command = Command::new(bulkhead_binary()?);
         command
             .arg("run")
+            .arg("--config")
+            .arg(&path)
             .arg("--nri-socket")
             .arg(self.nri_socket())
             .arg("--containerd-socket")
@@ -48,21 +71,10 @@ impl Testbed {
         Ok(command)
     }
 
-    /// Writes a bulkhead config file in the test bed with `body` (e.g. `[[plugins]]` entries),
-    /// the audit log going to [`Testbed::audit_path`] and compiled plugins cached in the shared
-    /// state directory; returns a `bulkhead run --config` command for it.
-    pub fn bulkhead_command_with_config(&self, body: &str) -> anyhow::Result<Command> {
-        let path = self.dir().join("bulkhead.toml");
-        let cache = crate::state_dir().join("plugin-cache");
-        let text = format!(
-            "[audit]\npath = {:?}\n\n[sandbox]\ncache-dir = {:?}\n\n{body}",
-            self.audit_path().display().to_string(),
-            cache.display().to_string()
-        );
-        std::fs::write(&path, text).with_context(|| format!("while writing {}", path.display()))?;
-        let mut command = self.bulkhead_command()?;
-        command.arg("--config").arg(&path);
-        Ok(command)
+    /// The secrets provider directory bulkhead reads in this test bed: write a file named after
+    /// a secret here to make it available.
+    pub fn secrets_dir(&self) -> PathBuf {
+        self.dir().join("secrets")
     }
 
     /// Where [`Testbed::bulkhead_command_with_config`] sends the audit log.

@@ -25,12 +25,18 @@ async fn registers_synchronizes_and_sees_the_whole_lifecycle() -> anyhow::Result
         .await?;
     let registration_time = started.elapsed();
     eprintln!("bulkhead registered and synchronized {registration_time:?} after spawn");
-    assert!(
-        testbed
-            .containerd_log()
-            .contains("connected and synchronized"),
-        "containerd did not log the plugin as connected and synchronized"
-    );
+    // containerd logs its side just after bulkhead's answer to Synchronize.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !testbed
+        .containerd_log()
+        .contains("connected and synchronized")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "containerd did not log the plugin as connected and synchronized"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // Synchronize carried the pod and container created before bulkhead.
     let records = log_records(&bulkhead.log());
