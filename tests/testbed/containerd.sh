@@ -148,7 +148,9 @@ start() {
         if [ -S "$sock" ] && ctr version >/dev/null 2>&1; then
             return 0
         fi
-        running_pid >/dev/null || { tail -n 30 "$logfile" >&2; die "containerd exited during startup (log: $logfile)"; }
+        # kill -0, not running_pid: until the background job has exec'd containerd its command
+        # line is still this script's, which running_pid would take for a dead containerd.
+        kill -0 "$(cat "$pidfile")" 2>/dev/null || { tail -n 30 "$logfile" >&2; die "containerd exited during startup (log: $logfile)"; }
         sleep 0.05
     done
     tail -n 30 "$logfile" >&2
