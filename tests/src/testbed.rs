@@ -97,6 +97,13 @@ impl Testbed {
     /// Fails with a pointer to `tests/testbed/setup.sh` if the test bed was never set up, and
     /// when not running as root (containerd and runc need it).
     pub async fn start() -> anyhow::Result<Testbed> {
+        Testbed::start_with_base_spec(None).await
+    }
+
+    /// Like [`Testbed::start`], with containerd's runc runtime starting every CRI container's
+    /// spec from `base_spec` (e.g. the fail-closed guard's, from `bulkhead-guard
+    /// print-base-spec`).
+    pub async fn start_with_base_spec(base_spec: Option<&Path>) -> anyhow::Result<Testbed> {
         let state = state_dir();
         if !state.join("containerd/usr/bin/containerd").exists() || !state.join("images").is_dir() {
             bail!(
@@ -115,10 +122,12 @@ impl Testbed {
             .with_context(|| format!("while creating a test bed directory in {}", run.display()))?
             .keep();
 
-        let output = tokio::process::Command::new("bash")
-            .arg(script())
-            .arg("up")
-            .arg(&dir)
+        let mut up = tokio::process::Command::new("bash");
+        up.arg(script()).arg("up").arg(&dir);
+        if let Some(spec) = base_spec {
+            up.env("BULKHEAD_GUARD_BASE_SPEC", spec);
+        }
+        let output = up
             .output()
             .await
             .context("while running tests/testbed/containerd.sh up")?;

@@ -42,6 +42,19 @@ pub struct Config {
     /// Process-wide plugin sandbox settings.
     #[serde(default)]
     pub sandbox: SandboxConfig,
+    /// The fail-closed guard (see docs/guard.md).
+    #[serde(default)]
+    pub guard: GuardConfig,
+}
+
+/// `[guard]`: marks every container bulkhead checked, for the OCI hook that refuses unmarked
+/// ones while bulkhead is down.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct GuardConfig {
+    /// The node's guard key (`bulkhead-guard init-key`); unset (default) disables marking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
 }
 
 /// Whether a plugin's decisions are applied.
@@ -199,6 +212,7 @@ impl Default for Config {
             secrets: SecretsConfig::default(),
             audit: AuditConfig::default(),
             sandbox: SandboxConfig::default(),
+            guard: GuardConfig::default(),
         }
     }
 }
