@@ -241,6 +241,11 @@ pub fn merge<'a>(decisions: impl IntoIterator<Item = (&'a str, &'a Decision)>) -
     let mut denials = Vec::new();
     for (plugin, decision) in decisions {
         if let Verdict::Deny(reason) = &decision.verdict {
+            // Plugins often start their reasons with their own name; say it once.
+            let reason = reason
+                .strip_prefix(plugin)
+                .and_then(|rest| rest.strip_prefix(": "))
+                .unwrap_or(reason);
             denials.push(format!("{plugin}: {reason}"));
         }
         let conflicts = merged.mutations.add(plugin, &decision.mutations);
@@ -354,6 +359,13 @@ mod tests {
             merged.verdict,
             Verdict::Deny("denied by images: image is revoked".into())
         );
+    }
+
+    #[test]
+    fn a_plugin_naming_itself_in_its_reason_is_named_once() {
+        let deny = Decision::deny("images: tag latest");
+        let merged = merge([("images", &deny)]);
+        assert_eq!(merged.verdict, Verdict::Deny("denied by images: tag latest".into()));
     }
 
     #[test]
