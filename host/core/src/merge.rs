@@ -365,7 +365,10 @@ mod tests {
     fn a_plugin_naming_itself_in_its_reason_is_named_once() {
         let deny = Decision::deny("images: tag latest");
         let merged = merge([("images", &deny)]);
-        assert_eq!(merged.verdict, Verdict::Deny("denied by images: tag latest".into()));
+        assert_eq!(
+            merged.verdict,
+            Verdict::Deny("denied by images: tag latest".into())
+        );
     }
 
     #[test]

@@ -72,8 +72,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         .context("cannot prepare the secrets runtime directory (secrets.runtime-dir)")?;
     let mut engine = Engine::new(chain, containerd, audit).with_secrets(secrets);
     if let Some(path) = &config.guard.key_file {
-        let key = bulkhead_guard::GuardKey::load(path)
-            .with_context(|| format!("cannot load the guard key {} (guard.key-file)", path.display()))?;
+        let key = bulkhead_guard::GuardKey::load(path).with_context(|| {
+            format!(
+                "cannot load the guard key {} (guard.key-file)",
+                path.display()
+            )
+        })?;
         engine = engine.with_marker(Box::new(move |id: &str| {
             Some((
                 bulkhead_guard::MARKER_ANNOTATION.to_string(),

@@ -16,7 +16,10 @@
 //! Run it with `tests/bench/cri-overhead.sh [OPTIONS]`, which sets up the test bed and builds
 //! both binaries in release first. bulkhead is `$BULKHEAD_BIN` or the one built next to this
 //! binary; it logs at `$BULKHEAD_LOG`, default `info` (what a node would run, and one log line
-//! per event).
+//! per event). It runs with the test bed's config, i.e. the built-in baseline plugins; a
+//! `--bulkhead-arg --config --bulkhead-arg FILE` replaces that config (the last `--config`
+//! wins), so FILE needs its own audit, sandbox cache and secrets settings, and `plugins = []`
+//! in it measures bulkhead without any plugin.
 
 use std::time::{Duration, Instant};
 
@@ -290,18 +293,22 @@ async fn run(options: Options) -> anyhow::Result<()> {
         options.batch,
         plan.len() - 1
     );
-    println!(
-        "bulkhead: {} run{}{}",
-        binary.display(),
-        if options.bulkhead_args.is_empty() {
-            ""
-        } else {
-            " "
-        },
-        options.bulkhead_args.join(" ")
-    );
 
     let testbed = Testbed::start().await?;
+    // The fixture's command already carries a config (the baseline plugins, with audit log,
+    // plugin cache and secrets inside the test bed); a later --config given with
+    // --bulkhead-arg replaces it.
+    let mut command = testbed.bulkhead_command()?;
+    command.args(&options.bulkhead_args);
+    let shown: Vec<_> = command
+        .get_args()
+        .map(|arg| arg.to_string_lossy())
+        .collect();
+    println!(
+        "bulkhead: {} {}",
+        command.get_program().display(),
+        shown.join(" ")
+    );
     let pod = testbed.run_pod("bench", "default").await?;
     let mut bench = Bench {
         testbed,
