@@ -8,10 +8,8 @@
 //! Rule at `post-create-container` (the process user is known): `deny-root-user`.
 //! Every deny reason ends with `(rule <key>)`, so an operator can find the setting that fired.
 
-use bulkhead_sdk::{Container, Decision, DecisionPoint, PluginError};
+use bulkhead_sdk::{Container, Decision, DecisionPoint, PluginError, parse_config};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 /// The plugin's name, as in its metadata and at the start of every deny reason.
 pub const NAME: &str = "image-policy";
@@ -92,34 +90,6 @@ impl Config {
         }
         Ok(())
     }
-}
-
-/// Parses a plugin config, naming the offending key when serde's own message does not.
-///
-/// serde names unknown keys but not the key behind a type error ("invalid type: string, expected
-/// a boolean"); re-parsing each top-level key on its own finds the culprit. `T` must default
-/// every field (`#[serde(default)]`) for that to work.
-fn parse_config<T: DeserializeOwned + Default>(plugin: &str, text: &str) -> Result<T, PluginError> {
-    if text.trim().is_empty() {
-        return Ok(T::default());
-    }
-    let invalid = |reason: String| PluginError::InvalidConfig(format!("{plugin}: {reason}"));
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| invalid(format!("config is not a JSON document: {e}")))?;
-    serde_json::from_value(value.clone()).map_err(|err| {
-        let culprit = value.as_object().and_then(|map| {
-            map.iter()
-                .find(|(key, v)| {
-                    let alone = serde_json::Map::from_iter([((*key).clone(), (*v).clone())]);
-                    serde_json::from_value::<T>(Value::Object(alone)).is_err()
-                })
-                .map(|(key, _)| key.clone())
-        });
-        match culprit {
-            Some(key) => invalid(format!("config key `{key}`: {err}")),
-            None => invalid(format!("config: {err}")),
-        }
-    })
 }
 
 fn is_sha256_digest(s: &str) -> bool {
@@ -291,7 +261,7 @@ fn check_user(container: &Container, config: &Config) -> Option<Denial> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bulkhead_sdk::{Capabilities, HostNamespaces, Image, ImageConfig, Pod, Process, User};
+    use bulkhead_sdk::{Image, ImageConfig, Pod, Process};
 
     const DIGEST_A: &str =
         "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -314,51 +284,20 @@ mod tests {
                 name: "web".into(),
                 namespace: "default".into(),
                 uid: "u1".into(),
-                labels: vec![],
-                annotations: vec![],
+                ..Default::default()
             },
             image: Image {
                 reference: reference.into(),
-                normalized: String::new(),
-                digest: None,
                 registry: registry.into(),
                 repository: repository.into(),
                 tag: tag.map(Into::into),
-                config: None,
+                ..Default::default()
             },
             process: Process {
-                args: vec![],
-                env: vec![],
-                user: User {
-                    uid: 0,
-                    gid: 0,
-                    additional_gids: vec![],
-                    username: None,
-                },
                 cwd: "/".into(),
+                ..Default::default()
             },
-            capabilities: Capabilities {
-                bounding: vec![],
-                effective: vec![],
-                permitted: vec![],
-                inheritable: vec![],
-                ambient: vec![],
-            },
-            seccomp: None,
-            no_new_privileges: false,
-            readonly_rootfs: false,
-            privileged: false,
-            host_namespaces: HostNamespaces {
-                network: false,
-                pid: false,
-                ipc: false,
-                uts: false,
-                user: false,
-                cgroup: false,
-            },
-            mounts: vec![],
-            annotations: vec![],
-            labels: vec![],
+            ..Default::default()
         }
     }
 

@@ -12,10 +12,8 @@
 
 use std::collections::BTreeMap;
 
-use bulkhead_sdk::{Container, Decision, DecisionPoint, PluginError, SeccompProfile};
+use bulkhead_sdk::{Container, Decision, DecisionPoint, PluginError, SeccompProfile, parse_config};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use crate::builtin;
 use crate::profile::ProfileConfig;
@@ -124,34 +122,6 @@ impl Config {
     }
 }
 
-/// Parses a plugin config, naming the offending key when serde's own message does not.
-///
-/// serde names unknown keys but not the key behind a type error ("invalid type: string, expected
-/// a boolean"); re-parsing each top-level key on its own finds the culprit. `T` must default
-/// every field (`#[serde(default)]`) for that to work.
-fn parse_config<T: DeserializeOwned + Default>(plugin: &str, text: &str) -> Result<T, PluginError> {
-    if text.trim().is_empty() {
-        return Ok(T::default());
-    }
-    let invalid = |reason: String| PluginError::InvalidConfig(format!("{plugin}: {reason}"));
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| invalid(format!("config is not a JSON document: {e}")))?;
-    serde_json::from_value(value.clone()).map_err(|err| {
-        let culprit = value.as_object().and_then(|map| {
-            map.iter()
-                .find(|(key, v)| {
-                    let alone = serde_json::Map::from_iter([((*key).clone(), (*v).clone())]);
-                    serde_json::from_value::<T>(Value::Object(alone)).is_err()
-                })
-                .map(|(key, _)| key.clone())
-        });
-        match culprit {
-            Some(key) => invalid(format!("config key `{key}`: {err}")),
-            None => invalid(format!("config: {err}")),
-        }
-    })
-}
-
 /// Judges one container: the profile to apply, or a deny when the pod asked for a profile it
 /// may not pick.
 pub fn judge(container: &Container, config: &Config) -> Result<Decision, PluginError> {
@@ -185,10 +155,7 @@ pub fn judge(container: &Container, config: &Config) -> Result<Decision, PluginE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bulkhead_sdk::{
-        Capabilities, HostNamespaces, Image, Mutation, Pod, Process, SeccompAction, SeccompBuilder,
-        User,
-    };
+    use bulkhead_sdk::{Image, Mutation, Pod, Process, SeccompAction, SeccompBuilder};
 
     /// An unconfined container in `namespace` at post-create.
     fn container(namespace: &str) -> Container {
@@ -201,51 +168,21 @@ mod tests {
                 name: "web".into(),
                 namespace: namespace.into(),
                 uid: "u1".into(),
-                labels: vec![],
-                annotations: vec![],
+                ..Default::default()
             },
             image: Image {
                 reference: "busybox".into(),
                 normalized: "docker.io/library/busybox:latest".into(),
-                digest: None,
                 registry: "docker.io".into(),
                 repository: "library/busybox".into(),
                 tag: Some("latest".into()),
-                config: None,
+                ..Default::default()
             },
             process: Process {
-                args: vec![],
-                env: vec![],
-                user: User {
-                    uid: 0,
-                    gid: 0,
-                    additional_gids: vec![],
-                    username: None,
-                },
                 cwd: "/".into(),
+                ..Default::default()
             },
-            capabilities: Capabilities {
-                bounding: vec![],
-                effective: vec![],
-                permitted: vec![],
-                inheritable: vec![],
-                ambient: vec![],
-            },
-            seccomp: None,
-            no_new_privileges: false,
-            readonly_rootfs: false,
-            privileged: false,
-            host_namespaces: HostNamespaces {
-                network: false,
-                pid: false,
-                ipc: false,
-                uts: false,
-                user: false,
-                cgroup: false,
-            },
-            mounts: vec![],
-            annotations: vec![],
-            labels: vec![],
+            ..Default::default()
         }
     }
 

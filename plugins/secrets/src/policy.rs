@@ -9,10 +9,8 @@
 //!
 //! The plugin only ever handles secret *names*: the host looks up and mounts the values.
 
-use bulkhead_sdk::{Container, Decision, DecisionPoint, PluginError};
+use bulkhead_sdk::{Container, Decision, DecisionPoint, PluginError, parse_config};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 /// The plugin's name, as in its metadata and at the start of every deny reason.
 pub const NAME: &str = "secrets";
@@ -87,34 +85,6 @@ impl Config {
     }
 }
 
-/// Parses a plugin config, naming the offending key when serde's own message does not.
-///
-/// serde names unknown keys but not the key behind a type error ("invalid type: string, expected
-/// a sequence"); re-parsing each top-level key on its own finds the culprit. `T` must default
-/// every field (`#[serde(default)]`) for that to work.
-fn parse_config<T: DeserializeOwned + Default>(plugin: &str, text: &str) -> Result<T, PluginError> {
-    if text.trim().is_empty() {
-        return Ok(T::default());
-    }
-    let invalid = |reason: String| PluginError::InvalidConfig(format!("{plugin}: {reason}"));
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| invalid(format!("config is not a JSON document: {e}")))?;
-    serde_json::from_value(value.clone()).map_err(|err| {
-        let culprit = value.as_object().and_then(|map| {
-            map.iter()
-                .find(|(key, v)| {
-                    let alone = serde_json::Map::from_iter([((*key).clone(), (*v).clone())]);
-                    serde_json::from_value::<T>(Value::Object(alone)).is_err()
-                })
-                .map(|(key, _)| key.clone())
-        });
-        match culprit {
-            Some(key) => invalid(format!("config key `{key}`: {err}")),
-            None => invalid(format!("config: {err}")),
-        }
-    })
-}
-
 /// Whether `name` is a secret name: `[a-z0-9][a-z0-9._-]*`, at most 253 characters.
 pub fn is_secret_name(name: &str) -> bool {
     let mut bytes = name.bytes();
@@ -179,7 +149,7 @@ pub fn judge(container: &Container, config: &Config) -> Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bulkhead_sdk::{Capabilities, HostNamespaces, Image, Mutation, Pod, Process, User};
+    use bulkhead_sdk::{Image, Mutation, Pod, Process};
 
     /// A post-create container in `namespace` whose pod has `annotations`.
     fn container(namespace: &str, annotations: &[(&str, &str)]) -> Container {
@@ -192,54 +162,24 @@ mod tests {
                 name: "web".into(),
                 namespace: namespace.into(),
                 uid: "u1".into(),
-                labels: vec![],
                 annotations: annotations
                     .iter()
                     .map(|(k, v)| ((*k).into(), (*v).into()))
                     .collect(),
+                ..Default::default()
             },
             image: Image {
                 reference: "busybox".into(),
-                normalized: String::new(),
-                digest: None,
                 registry: "docker.io".into(),
                 repository: "library/busybox".into(),
                 tag: Some("latest".into()),
-                config: None,
+                ..Default::default()
             },
             process: Process {
-                args: vec![],
-                env: vec![],
-                user: User {
-                    uid: 0,
-                    gid: 0,
-                    additional_gids: vec![],
-                    username: None,
-                },
                 cwd: "/".into(),
+                ..Default::default()
             },
-            capabilities: Capabilities {
-                bounding: vec![],
-                effective: vec![],
-                permitted: vec![],
-                inheritable: vec![],
-                ambient: vec![],
-            },
-            seccomp: None,
-            no_new_privileges: false,
-            readonly_rootfs: false,
-            privileged: false,
-            host_namespaces: HostNamespaces {
-                network: false,
-                pid: false,
-                ipc: false,
-                uts: false,
-                user: false,
-                cgroup: false,
-            },
-            mounts: vec![],
-            annotations: vec![],
-            labels: vec![],
+            ..Default::default()
         }
     }
 

@@ -11,6 +11,9 @@
 //! ordinary Rust structs, and [`log`]/[`config`] fall back to stderr and a test-settable value
 //! off Wasm.
 //!
+//! With the `config-json` feature, `parse_config` reads a plugin's JSON config into its serde
+//! `Config` type, with errors that name the key at fault.
+//!
 //! ```
 //! use bulkhead_sdk::{Capability, Container, Decision, DecisionPoint, Plugin, PluginError, PluginInfo};
 //!
@@ -34,6 +37,8 @@
 //! ```
 
 mod capability;
+#[cfg(feature = "config-json")]
+mod config_json;
 mod container;
 mod decision;
 mod host;
@@ -60,6 +65,8 @@ pub use bindings::bulkhead::plugin::types::{
     SeccompOperator, SeccompProfile, SeccompSyscall, SecretMount, User, Verdict,
 };
 pub use capability::{Capability, UnknownCapability};
+#[cfg(feature = "config-json")]
+pub use config_json::parse_config;
 pub use host::{config, log, with_config};
 pub use seccomp::SeccompBuilder;
 
