@@ -1,4 +1,4 @@
-//! In-host decision latency of a four-plugin chain: build the container view, run every plugin
+//! In-host decision latency of the four first-party plugins with the baseline policy: build the container view, run every plugin
 //! (fresh instance each), merge — what the engine does per container event, minus containerd
 //! I/O. Prints p50/p90/p99 over many decisions (criterion reports means, the target is a p99).
 //!
@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use bulkhead_core::config::{FailurePolicy, PluginMode};
+use bulkhead_core::config::baseline_plugins;
 use bulkhead_core::event::{Container, EventKind, LifecycleEvent, Pod};
 use bulkhead_core::merge;
 use bulkhead_core::view::DecisionPoint;
@@ -17,35 +17,46 @@ use bulkhead_runtime::{PluginLimits, Runtime, RuntimeOptions};
 
 const DECISIONS: usize = 5000;
 
+const RUNTIME_DEFAULT_CAPS: [&str; 14] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+/// The four first-party plugins, embedded, with the baseline policy.
 fn chain(runtime: &Runtime) -> Chain {
-    let scripted = |config: &str| PluginLimits {
-        config: config.into(),
-        ..PluginLimits::default()
-    };
-    let plugins = [
-        (bulkhead_test_plugins::REALISTIC, PluginLimits::default()),
-        (
-            bulkhead_test_plugins::SCRIPTED,
-            scripted(r#"{"name":"caps","drop":["CAP_NET_RAW"],"no-new-privileges":true}"#),
-        ),
-        (
-            bulkhead_test_plugins::SCRIPTED,
-            scripted(r#"{"name":"seccomp","seccomp-errno":["kexec_load","init_module","bpf"]}"#),
-        ),
-        (
-            bulkhead_test_plugins::SCRIPTED,
-            scripted(r#"{"name":"labels","annotations":{"checked":"yes"}}"#),
-        ),
-    ];
     Chain::new(
-        plugins
+        baseline_plugins()
             .into_iter()
-            .map(|(path, limits)| ChainPlugin {
-                plugin: runtime
-                    .load(path.as_ref(), limits)
-                    .expect("test plugin loads"),
-                mode: PluginMode::Enforce,
-                failure_policy: FailurePolicy::Deny,
+            .map(|entry| {
+                let builtin = entry.builtin.expect("the baseline is builtins");
+                let limits = PluginLimits {
+                    config: entry.config_json(),
+                    ..PluginLimits::default()
+                };
+                let plugin = runtime
+                    .load_bytes(
+                        entry.source().as_ref(),
+                        bulkhead_builtin::component(builtin),
+                        limits,
+                    )
+                    .expect("builtin plugin loads");
+                ChainPlugin {
+                    plugin,
+                    mode: entry.mode,
+                    failure_policy: entry.failure_policy,
+                }
             })
             .collect(),
     )

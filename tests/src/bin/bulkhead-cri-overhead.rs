@@ -35,12 +35,18 @@ const BULKHEAD_TIMEOUT: Duration = Duration::from_secs(15);
 
 const USAGE: &str = "\
 usage: bulkhead-cri-overhead [--rounds N] [--batch K] [--bulkhead-arg ARG]... [--release-hint]
+                             [--runtime-default-seccomp]
 
   --rounds N          containers measured per arm, after 2 warm-up ones (default 20, at least 1)
   --batch K           containers per batch before switching arms (default 5)
   --bulkhead-arg ARG  extra argument for `bulkhead run`, repeatable (e.g. --bulkhead-arg
                       --config --bulkhead-arg FILE)
   --release-hint      warn if the bulkhead binary is a debug build
+  --runtime-default-seccomp
+                      every container (both arms) asks CRI for the runtime's default seccomp
+                      profile, so both arms pay for a seccomp filter and the ratio isolates
+                      bulkhead's own cost (the baseline gives unconfined containers a profile,
+                      which runc must compile at start)
 
 Needs root and `tests/testbed/setup.sh`; `tests/bench/cri-overhead.sh` does both builds.";
 
@@ -51,6 +57,7 @@ struct Options {
     batch: usize,
     bulkhead_args: Vec<String>,
     release_hint: bool,
+    runtime_default_seccomp: bool,
 }
 
 impl Options {
@@ -60,6 +67,7 @@ impl Options {
             batch: 5,
             bulkhead_args: Vec::new(),
             release_hint: false,
+            runtime_default_seccomp: false,
         };
         while let Some(arg) = args.next() {
             let (name, inline) = match arg.split_once('=') {
@@ -77,6 +85,9 @@ impl Options {
                 "--batch" => options.batch = positive(&name, &value()?)?,
                 "--bulkhead-arg" => options.bulkhead_args.push(value()?),
                 "--release-hint" if inline.is_none() => options.release_hint = true,
+                "--runtime-default-seccomp" if inline.is_none() => {
+                    options.runtime_default_seccomp = true
+                }
                 "-h" | "--help" => return Ok(None),
                 _ => bail!("unknown argument {arg:?}\n\n{USAGE}"),
             }
@@ -168,6 +179,7 @@ struct Bench {
     starts: usize,
     containers: usize,
     bulkhead_logs: Vec<String>,
+    runtime_default_seccomp: bool,
 }
 
 impl Bench {
@@ -223,7 +235,10 @@ impl Bench {
     async fn measure_one(&mut self) -> anyhow::Result<Sample> {
         self.containers += 1;
         let name = format!("bench-{}", self.containers);
-        let spec = ContainerSpec::new(&name, images::BUSYBOX).command(["sleep", "3600"]);
+        let mut spec = ContainerSpec::new(&name, images::BUSYBOX).command(["sleep", "3600"]);
+        if self.runtime_default_seccomp {
+            spec = spec.seccomp_runtime_default();
+        }
 
         let started = Instant::now();
         let id = self
@@ -318,6 +333,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
         starts: 0,
         containers: 0,
         bulkhead_logs: Vec::new(),
+        runtime_default_seccomp: options.runtime_default_seccomp,
     };
 
     let began = Instant::now();

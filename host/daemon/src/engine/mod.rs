@@ -174,12 +174,10 @@ impl Engine {
             .decide(event, DecisionPoint::CreateContainer, false, deadline)
             .await;
         let decisions = effective(&runs);
-        let merged = merge::merge(decisions.iter().map(|(n, d)| (n.as_str(), d)));
-        let outcome = match &merged.verdict {
-            Verdict::Deny(reason) => Outcome::Refuse {
-                reason: format!("bulkhead: {reason}"),
-            },
-            Verdict::Allow => {
+        let merged = merge_all(&decisions);
+        let outcome = match refusal(&merged) {
+            Some(reason) => Outcome::Refuse { reason },
+            None => {
                 self.tracked(|t| {
                     t.entry(container.id.clone()).or_default().create_decisions = decisions
                 });
@@ -223,11 +221,11 @@ impl Engine {
         };
         let mut decisions = carried;
         decisions.extend(effective(&runs));
-        let merged = merge::merge(decisions.iter().map(|(n, d)| (n.as_str(), d)));
+        let merged = merge_all(&decisions);
         let mut applied = Applied::default();
-        let refusal = match &merged.verdict {
-            Verdict::Deny(reason) => Some(format!("bulkhead: {reason}")),
-            Verdict::Allow => match self.patch(&container.id, &merged, &context).await {
+        let refusal = match refusal(&merged) {
+            Some(reason) => Some(reason),
+            None => match self.patch(&container.id, &merged, &context).await {
                 Ok(Some(elapsed)) => {
                     applied.spec_patched = true;
                     applied.verified = Some(true);
@@ -360,13 +358,10 @@ impl Engine {
         let (context, context_error, runs) = self
             .decide(event, DecisionPoint::StartContainer, true, deadline)
             .await;
-        let decisions = effective(&runs);
-        let merged = merge::merge(decisions.iter().map(|(n, d)| (n.as_str(), d)));
-        let outcome = match &merged.verdict {
-            Verdict::Deny(reason) => Outcome::Refuse {
-                reason: format!("bulkhead: {reason}"),
-            },
-            Verdict::Allow => Outcome::Allow,
+        let merged = merge_all(&effective(&runs));
+        let outcome = match refusal(&merged) {
+            Some(reason) => Outcome::Refuse { reason },
+            None => Outcome::Allow,
         };
         let applied = Applied {
             action: match outcome {
@@ -422,6 +417,19 @@ fn pod_subject(pod: &Pod) -> PodSubject {
         name: pod.name.clone(),
         namespace: pod.namespace.clone(),
         uid: pod.uid.clone(),
+    }
+}
+
+/// Merges decisions, in chain order.
+fn merge_all(decisions: &[(String, Decision)]) -> Merged {
+    merge::merge(decisions.iter().map(|(name, d)| (name.as_str(), d)))
+}
+
+/// What the CRI caller is told when the merged verdict is a deny.
+fn refusal(merged: &Merged) -> Option<String> {
+    match &merged.verdict {
+        Verdict::Deny(reason) => Some(format!("bulkhead: {reason}")),
+        Verdict::Allow => None,
     }
 }
 
