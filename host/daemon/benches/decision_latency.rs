@@ -106,11 +106,15 @@ fn main() {
         .expect("tokio");
     let decide = || {
         tokio.block_on(async {
-            let view = container_view(
+            let mut view = container_view(
                 &event,
                 DecisionPoint::PostCreateContainer,
                 &Context::default(),
             );
+            // What containerd 2.1 gives an ordinary CRI container: its default capability set,
+            // no seccomp profile (so the seccomp plugin answers with its whole default profile).
+            view.capabilities.bounding = RUNTIME_DEFAULT_CAPS.map(String::from).to_vec();
+            view.capabilities.effective = view.capabilities.bounding.clone();
             let runs = chain
                 .run(&view, Deadline::after(Duration::from_secs(1)))
                 .await;
