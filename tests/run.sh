@@ -8,4 +8,6 @@ bash tests/toolchain.sh
 # Release build: the e2e tests run the bulkhead binary (built before any test starts), and
 # plugin compilation and decision latency in a debug host are 10-25x slower than on a node.
 cargo build --release --workspace --bins
+# Plugin component tests share one wasm build of the SDK instead of one per plugin crate.
+export BULKHEAD_COMPONENT_TARGET_DIR="$PWD/target/bulkhead-component"
 cargo test --release --workspace "$@"

@@ -15,8 +15,13 @@ pub const TARGET: &str = "wasm32-wasip2";
 /// The build uses its own target directory (`<crate_dir>/target/bulkhead-component`): the
 /// `cargo test` that runs this may still hold the lock on the usual one. Call it once per test
 /// binary (e.g. behind a `OnceLock`); cargo makes repeated builds cheap.
+///
+/// `BULKHEAD_COMPONENT_TARGET_DIR` overrides the directory, so several plugin crates built in one
+/// run (a CI job testing many plugins) share one build of the SDK and its dependencies.
 pub fn build_component(crate_dir: &Path) -> Result<PathBuf, Error> {
-    let target_dir = crate_dir.join("target").join("bulkhead-component");
+    let target_dir = std::env::var_os("BULKHEAD_COMPONENT_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate_dir.join("target").join("bulkhead-component"));
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(cargo)
         .args([
