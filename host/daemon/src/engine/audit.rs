@@ -148,7 +148,10 @@ impl AuditLog {
 
     /// Appends one record. A failing log is reported, never fatal to the decision.
     pub fn write(&self, record: &AuditRecord) {
-        let line = match serde_json::to_string(record) {
+        let line = match serde_json::to_value(record).map(|mut value| {
+            summarize_seccomp(&mut value);
+            value.to_string()
+        }) {
             Ok(line) => line,
             Err(error) => {
                 tracing::error!(%error, "cannot encode an audit record");
@@ -162,7 +165,76 @@ impl AuditLog {
     }
 }
 
+/// Replaces every seccomp profile in a record (a plugin's `set-seccomp` mutation, the merged
+/// `seccomp` choice) with a summary: its sha256 over the canonical JSON, default action and rule
+/// count. A default profile is ~15 KB of syscall names; written out twice per container it would
+/// dominate the log, and the digest still tells which profile a container got.
+fn summarize_seccomp(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map.iter_mut() {
+                let profile = match key.as_str() {
+                    "set-seccomp" => Some(&mut *child),
+                    "seccomp" => child.get_mut("value"),
+                    _ => None,
+                };
+                match profile {
+                    Some(profile) if profile.get("default-action").is_some() => {
+                        *profile = profile_summary(profile);
+                    }
+                    _ => summarize_seccomp(child),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(summarize_seccomp),
+        _ => {}
+    }
+}
+
+fn profile_summary(profile: &serde_json::Value) -> serde_json::Value {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(profile.to_string().as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    serde_json::json!({
+        "sha256": hex,
+        "default-action": profile["default-action"],
+        "rules": profile["syscalls"].as_array().map_or(0, Vec::len),
+    })
+}
+
 /// The current time in RFC 3339 with milliseconds, UTC.
 pub fn now() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn seccomp_profiles_are_summarized_wherever_they_appear() {
+        let profile = json!({"default-action": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]});
+        let mut record = json!({
+            "plugins": [{"outcome": {"decided": {"mutations": [{"set-seccomp": profile.clone()}, {"drop-capabilities": ["CAP_NET_RAW"]}]}}}],
+            "result": {"mutations": {"seccomp": {"plugin": "seccomp", "value": profile.clone()}}}
+        });
+        summarize_seccomp(&mut record);
+        let planned = &record["plugins"][0]["outcome"]["decided"]["mutations"][0]["set-seccomp"];
+        let merged = &record["result"]["mutations"]["seccomp"]["value"];
+        assert_eq!(planned, merged);
+        assert_eq!(planned["rules"], 1);
+        assert_eq!(planned["default-action"], "SCMP_ACT_ERRNO");
+        assert_eq!(planned["sha256"].as_str().map(str::len), Some(64));
+        assert_eq!(
+            record["result"]["mutations"]["seccomp"]["plugin"],
+            "seccomp"
+        );
+        assert_eq!(
+            record["plugins"][0]["outcome"]["decided"]["mutations"][1]["drop-capabilities"][0],
+            "CAP_NET_RAW"
+        );
+    }
 }
