@@ -448,9 +448,13 @@ impl EventHandler for Engine {
             plugins = self.chain.plugins().len(),
             "policy engine ready"
         );
+        let live: std::collections::HashSet<&str> =
+            containers.iter().map(|c| c.id.as_str()).collect();
         if let Some(store) = &self.secrets {
-            store.sweep(&containers.iter().map(|c| c.id.as_str()).collect());
+            store.sweep(&live);
         }
+        // Forget containers removed while bulkhead was disconnected.
+        self.tracked(|t| t.retain(|id, _| live.contains(id.as_str())));
         // Containers already running were checked (or not) by whoever ran when they were created.
         // Ones created but not started were created while bulkhead was away: they stay unknown,
         // so their start is refused.
