@@ -1,0 +1,198 @@
+//! The `[[plugins]]` entries: which plugins run, in which mode, under which limits and failure
+//! policy — and the baseline chain that runs when none are configured.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::invalid;
+use crate::error::Error;
+
+/// Whether a plugin's decisions are applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PluginMode {
+    /// Denials refuse containers and mutations are applied (default).
+    #[default]
+    Enforce,
+    /// The decision is made and audited, and nothing is applied: for trying out a policy.
+    Audit,
+}
+
+/// What a plugin's failure (trap, timeout, memory limit, error, invalid output, or no budget
+/// left to run it) means for the container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailurePolicy {
+    /// Refuse the container (fail closed; default).
+    #[default]
+    Deny,
+    /// Let the container through without this plugin's decision; the audit record says why.
+    Allow,
+}
+
+/// Largest per-call time budget a plugin may be given: the whole chain must answer inside
+/// containerd's request timeout (2 s by default), with room for the host's own work.
+pub const MAX_PLUGIN_TIME_BUDGET_MS: u64 = 1000;
+/// Largest memory cap a plugin may be given.
+pub const MAX_PLUGIN_MEMORY_MIB: u64 = 512;
+
+/// The first-party plugins embedded in the `bulkhead` binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Builtin {
+    /// Registry, repository, tag and digest rules; root images.
+    ImagePolicy,
+    /// A default seccomp profile for unconfined containers, named profiles.
+    Seccomp,
+    /// Capability drops, privileged and added-capability denials.
+    Capabilities,
+    /// Secret mounts by pod annotation, under the operator's grants.
+    Secrets,
+}
+
+impl Builtin {
+    /// Every embedded plugin, in baseline order.
+    pub const ALL: [Builtin; 4] = [
+        Builtin::ImagePolicy,
+        Builtin::Seccomp,
+        Builtin::Capabilities,
+        Builtin::Secrets,
+    ];
+
+    /// The plugin's name (as in `builtin = "..."` and its metadata).
+    pub fn name(self) -> &'static str {
+        match self {
+            Builtin::ImagePolicy => "image-policy",
+            Builtin::Seccomp => "seccomp",
+            Builtin::Capabilities => "capabilities",
+            Builtin::Secrets => "secrets",
+        }
+    }
+}
+
+/// One `[[plugins]]` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PluginConfig {
+    /// The plugin component (`.wasm`). Exactly one of `path` and `builtin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// An embedded first-party plugin. Exactly one of `path` and `builtin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builtin: Option<Builtin>,
+    /// `enforce` (default) or `audit`.
+    #[serde(default)]
+    pub mode: PluginMode,
+    /// `deny` (default) or `allow`: what a failure of this plugin means.
+    #[serde(default)]
+    pub failure_policy: FailurePolicy,
+    /// Wall-clock budget of one call, in milliseconds. Default 100, at most 1000.
+    #[serde(default = "default_time_budget_ms")]
+    pub time_budget_ms: u64,
+    /// Memory cap of one plugin instance, in MiB. Default 16, at most 512.
+    #[serde(default = "default_memory_limit_mib")]
+    pub memory_limit_mib: u64,
+    /// The plugin's own settings; handed to it as a JSON document by the `config` import.
+    #[serde(default)]
+    pub config: toml::Table,
+}
+
+impl PluginConfig {
+    /// An entry for an embedded plugin with default limits and `config`.
+    pub fn builtin(builtin: Builtin, config: toml::Table) -> PluginConfig {
+        PluginConfig {
+            path: None,
+            builtin: Some(builtin),
+            mode: PluginMode::default(),
+            failure_policy: FailurePolicy::default(),
+            time_budget_ms: default_time_budget_ms(),
+            memory_limit_mib: default_memory_limit_mib(),
+            config,
+        }
+    }
+
+    /// What the entry loads, for messages: the path or `builtin:<name>`.
+    pub fn source(&self) -> String {
+        match (&self.path, self.builtin) {
+            (Some(path), _) => path.display().to_string(),
+            (None, Some(builtin)) => format!("builtin:{}", builtin.name()),
+            (None, None) => "<no path or builtin>".into(),
+        }
+    }
+
+    /// The plugin's settings as the JSON text its `config` import returns.
+    pub fn config_json(&self) -> String {
+        serde_json::to_string(&self.config).unwrap_or_else(|_| "{}".into())
+    }
+}
+
+/// The baseline policy (the contract of running without a config file):
+/// - image-policy with empty lists (denies nothing until configured);
+/// - seccomp: unconfined containers get bulkhead's default profile;
+/// - capabilities: drop NET_RAW everywhere; deny privileged containers and containers adding
+///   capabilities outside the runtime's default set, with namespace `kube-system` exempt;
+/// - secrets with no grants.
+pub fn baseline_plugins() -> Vec<PluginConfig> {
+    let table = |text: &str| text.parse::<toml::Table>().unwrap_or_default();
+    vec![
+        PluginConfig::builtin(Builtin::ImagePolicy, toml::Table::new()),
+        PluginConfig::builtin(Builtin::Seccomp, toml::Table::new()),
+        PluginConfig::builtin(
+            Builtin::Capabilities,
+            table(
+                r#"
+                drop = ["CAP_NET_RAW"]
+                deny-privileged = true
+                deny-added-capabilities = true
+                exempt-namespaces = ["kube-system"]
+                "#,
+            ),
+        ),
+        PluginConfig::builtin(Builtin::Secrets, table("grants = []")),
+    ]
+}
+
+impl PluginConfig {
+    pub(super) fn validate(&self, at: &str) -> Result<(), Error> {
+        match (&self.path, self.builtin) {
+            (Some(path), None) if path.as_os_str().is_empty() => {
+                return Err(invalid(&format!("{at}.path"), "must not be empty".into()));
+            }
+            (Some(_), Some(_)) | (None, None) => {
+                return Err(invalid(
+                    at,
+                    "needs exactly one of `path` (a .wasm file) or `builtin` (image-policy, seccomp, capabilities, secrets)".into(),
+                ));
+            }
+            _ => {}
+        }
+        if !(1..=MAX_PLUGIN_TIME_BUDGET_MS).contains(&self.time_budget_ms) {
+            return Err(invalid(
+                &format!("{at}.time-budget-ms"),
+                format!(
+                    "must be between 1 and {MAX_PLUGIN_TIME_BUDGET_MS} (the chain must answer inside containerd's request timeout), got {}",
+                    self.time_budget_ms
+                ),
+            ));
+        }
+        if !(1..=MAX_PLUGIN_MEMORY_MIB).contains(&self.memory_limit_mib) {
+            return Err(invalid(
+                &format!("{at}.memory-limit-mib"),
+                format!(
+                    "must be between 1 and {MAX_PLUGIN_MEMORY_MIB}, got {}",
+                    self.memory_limit_mib
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn default_time_budget_ms() -> u64 {
+    100
+}
+
+fn default_memory_limit_mib() -> u64 {
+    16
+}
