@@ -42,7 +42,7 @@ fn create_container_request() -> Vec<u8> {
             "--port=8080".into(),
             "--verbose".into(),
         ],
-        env: (0..60)
+        env: (0..90)
             .map(|i| format!("ENV_VARIABLE_{i}={}", "x".repeat(40)))
             .collect(),
         mounts: (0..20)
