@@ -7,6 +7,7 @@
 
 use std::time::{Duration, Instant};
 
+use bulkhead_containerd::spec::StoredSpec;
 use bulkhead_containerd::{Containerd, Hardening};
 use bulkhead_core::merge::MergedMutations;
 use oci_spec::runtime::{
@@ -85,20 +86,26 @@ pub fn extras(mutations: &MergedMutations) -> Result<Extras, String> {
     })
 }
 
-/// Patches, stores, reads back and verifies. Nothing is written when there is nothing to do.
+/// Patches, stores, reads back and verifies. Starts from `stored` when the caller has just read
+/// it (the NRI PostCreate handler runs under containerd's NRI lock, so nothing else rewrites the
+/// spec in between), otherwise reads it.
 pub async fn patch_spec(
     containerd: &Containerd,
     container_id: &str,
+    stored: Option<StoredSpec>,
     hardening: &Hardening,
     extras: &Extras,
     rlimits: &MergedMutations,
 ) -> Result<Patched, String> {
     let started = Instant::now();
     let rlimits = rlimit_list(rlimits)?;
-    let mut stored = containerd
-        .get_stored_spec(container_id)
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut stored = match stored {
+        Some(stored) => stored,
+        None => containerd
+            .get_stored_spec(container_id)
+            .await
+            .map_err(|e| e.to_string())?,
+    };
     hardening.apply(&mut stored.spec);
     apply_extras(&mut stored.spec, extras, &rlimits);
     containerd

@@ -23,7 +23,7 @@ pub mod oci;
 pub mod view;
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bulkhead_containerd::Containerd;
@@ -33,6 +33,7 @@ use bulkhead_core::event::{
 };
 use bulkhead_core::merge::{self, Merged};
 use bulkhead_core::view::DecisionPoint;
+use oci_spec::runtime::Spec;
 
 use crate::nri::{Deadline, EventHandler, Outcome};
 use crate::secrets::SecretStore;
@@ -63,7 +64,13 @@ pub struct Engine {
     tracked: Mutex<HashMap<String, Tracked>>,
     marker: Option<SpecMarker>,
     secrets: Option<SecretStore>,
+    /// Pod sandbox specs by sandbox id: they never change, and every container of a pod needs
+    /// its sandbox's to see pod-level host namespaces.
+    sandboxes: Mutex<HashMap<String, Arc<Spec>>>,
 }
+
+/// Sandbox specs kept before the cache starts over (bounds memory on a busy node).
+const MAX_CACHED_SANDBOXES: usize = 1024;
 
 impl Engine {
     /// An engine running `chain`, reading context from and patching specs through
@@ -76,6 +83,39 @@ impl Engine {
             tracked: Mutex::default(),
             marker: None,
             secrets: None,
+            sandboxes: Mutex::default(),
+        }
+    }
+
+    /// The pod sandbox's stored spec, cached; `None` when it cannot be read (host namespaces are
+    /// then judged from the container's spec alone).
+    async fn sandbox_spec(&self, sandbox_id: &str) -> Option<Arc<Spec>> {
+        let cached = self
+            .sandboxes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(sandbox_id)
+            .cloned();
+        if cached.is_some() {
+            return cached;
+        }
+        match self.containerd.get_spec(sandbox_id).await {
+            Ok(spec) => {
+                let spec = Arc::new(spec);
+                let mut cache = self
+                    .sandboxes
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                if cache.len() >= MAX_CACHED_SANDBOXES {
+                    cache.clear();
+                }
+                cache.insert(sandbox_id.to_string(), spec.clone());
+                Some(spec)
+            }
+            Err(error) => {
+                tracing::debug!(%error, "no sandbox spec; host namespaces from the container alone");
+                None
+            }
         }
     }
 
@@ -114,20 +154,16 @@ impl Engine {
                 );
             }
             if with_spec {
-                let (spec, _) = self
+                let stored = self
                     .containerd
-                    .container_facts(&container.id)
+                    .get_stored_spec(&container.id)
                     .await
                     .map_err(|e| format!("reading the stored spec: {e}"))?;
-                let sandbox = match self.containerd.get_spec(&container.pod_id).await {
-                    Ok(sandbox) => Some(sandbox),
-                    Err(error) => {
-                        tracing::debug!(%error, "no sandbox spec; host namespaces from the container alone");
-                        None
-                    }
-                };
-                let facts = bulkhead_containerd::spec::facts_in_pod(&spec, sandbox.as_ref());
-                context.spec = Some((spec, facts));
+                let sandbox = self.sandbox_spec(&container.pod_id).await;
+                let facts =
+                    bulkhead_containerd::spec::facts_in_pod(&stored.spec, sandbox.as_deref());
+                context.spec = Some((stored.spec.clone(), facts));
+                context.stored = Some(stored);
             }
             Ok(context)
         };
@@ -291,8 +327,15 @@ impl Engine {
         {
             return Ok(None);
         }
-        let patched =
-            apply::patch_spec(&self.containerd, id, &hardening, &extras, &merged.mutations).await?;
+        let patched = apply::patch_spec(
+            &self.containerd,
+            id,
+            context.stored.clone(),
+            &hardening,
+            &extras,
+            &merged.mutations,
+        )
+        .await?;
         tracing::debug!(
             elapsed_us = patched.elapsed.as_micros() as u64,
             "stored spec patched and verified"
@@ -483,6 +526,13 @@ impl EventHandler for Engine {
                         store.remove(&container.id);
                     }
                 }
+                Outcome::Allow
+            }
+            EventKind::RemovePodSandbox => {
+                self.sandboxes
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&event.pod.id);
                 Outcome::Allow
             }
             _ => Outcome::Allow,

@@ -18,6 +18,8 @@ pub struct Context {
     pub image: Option<ImageInfo>,
     /// The stored spec and the facts read from it (PostCreateContainer and later).
     pub spec: Option<(Spec, SpecFacts)>,
+    /// The stored spec as read, kept so a patch can start from it instead of reading it again.
+    pub stored: Option<bulkhead_containerd::spec::StoredSpec>,
 }
 
 /// The view of `event`'s container at `point`.
@@ -223,8 +225,8 @@ mod tests {
         .unwrap();
         let facts = bulkhead_containerd::spec::facts(&spec);
         let context = Context {
-            image: None,
             spec: Some((spec, facts)),
+            ..Context::default()
         };
         let view = container_view(
             &event("busybox"),
