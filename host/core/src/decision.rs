@@ -109,6 +109,63 @@ pub enum Mutation {
     MountSecret(SecretMount),
 }
 
+/// The kinds of [`Mutation`], as grants and audit records name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[allow(
+    missing_docs,
+    reason = "each kind is the Mutation variant of the same name"
+)]
+pub enum MutationKind {
+    DropCapabilities,
+    KeepOnlyCapabilities,
+    SetSeccomp,
+    SetNoNewPrivileges,
+    SetReadonlyRootfs,
+    AddEnv,
+    AddAnnotation,
+    AddRlimit,
+    AddMount,
+    MountSecret,
+}
+
+impl MutationKind {
+    /// The kebab-case name, as in JSON, TOML and the WIT.
+    pub fn name(self) -> &'static str {
+        match self {
+            MutationKind::DropCapabilities => "drop-capabilities",
+            MutationKind::KeepOnlyCapabilities => "keep-only-capabilities",
+            MutationKind::SetSeccomp => "set-seccomp",
+            MutationKind::SetNoNewPrivileges => "set-no-new-privileges",
+            MutationKind::SetReadonlyRootfs => "set-readonly-rootfs",
+            MutationKind::AddEnv => "add-env",
+            MutationKind::AddAnnotation => "add-annotation",
+            MutationKind::AddRlimit => "add-rlimit",
+            MutationKind::AddMount => "add-mount",
+            MutationKind::MountSecret => "mount-secret",
+        }
+    }
+}
+
+impl std::fmt::Display for MutationKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Most mutations one decision may carry; real plugins return a handful.
+pub const MAX_MUTATIONS: usize = 128;
+/// Most bytes of text (names, values, paths, syscall names) one decision may carry, deny reason
+/// excluded (it is cut, not refused). Bounds what a plugin makes the host hold and write.
+pub const MAX_DECISION_BYTES: usize = 256 * 1024;
+
+/// Whether `name` is a plain secret name: non-empty letters, digits, `-`, `_` or `.`, not
+/// starting with `.` (so it is one file name inside the provider directory).
+pub fn is_secret_name(name: &str) -> bool {
+    let plain = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
+    !name.is_empty() && !name.starts_with('.') && name.len() <= 253 && name.bytes().all(plain)
+}
+
 /// rlimit names the OCI runtime accepts.
 pub const KNOWN_RLIMITS: &[&str] = &[
     "RLIMIT_AS",
@@ -148,8 +205,25 @@ impl Decision {
         matches!(self.verdict, Verdict::Deny(_))
     }
 
-    /// Checks every mutation (see [`Mutation::validate`]).
+    /// Checks every mutation (see [`Mutation::validate`]) and the size of the whole: at most
+    /// [`MAX_MUTATIONS`] mutations and [`MAX_DECISION_BYTES`] of text.
     pub fn validate(&self) -> Result<(), Error> {
+        if self.mutations.len() > MAX_MUTATIONS {
+            return Err(Error::OversizedDecision {
+                reason: format!(
+                    "{} mutations, at most {MAX_MUTATIONS} are accepted",
+                    self.mutations.len()
+                ),
+            });
+        }
+        let bytes: usize = self.mutations.iter().map(Mutation::text_bytes).sum();
+        if bytes > MAX_DECISION_BYTES {
+            return Err(Error::OversizedDecision {
+                reason: format!(
+                    "{bytes} bytes of mutations, at most {MAX_DECISION_BYTES} are accepted"
+                ),
+            });
+        }
         self.mutations.iter().try_for_each(Mutation::validate)
     }
 }
@@ -157,17 +231,53 @@ impl Decision {
 impl Mutation {
     /// The kebab-case name of the variant, as in JSON and the WIT.
     pub fn kind(&self) -> &'static str {
+        self.mutation_kind().name()
+    }
+
+    /// The variant's kind, as grants name it.
+    pub fn mutation_kind(&self) -> MutationKind {
         match self {
-            Mutation::DropCapabilities(_) => "drop-capabilities",
-            Mutation::KeepOnlyCapabilities(_) => "keep-only-capabilities",
-            Mutation::SetSeccomp(_) => "set-seccomp",
-            Mutation::SetNoNewPrivileges => "set-no-new-privileges",
-            Mutation::SetReadonlyRootfs => "set-readonly-rootfs",
-            Mutation::AddEnv { .. } => "add-env",
-            Mutation::AddAnnotation { .. } => "add-annotation",
-            Mutation::AddRlimit(_) => "add-rlimit",
-            Mutation::AddMount(_) => "add-mount",
-            Mutation::MountSecret(_) => "mount-secret",
+            Mutation::DropCapabilities(_) => MutationKind::DropCapabilities,
+            Mutation::KeepOnlyCapabilities(_) => MutationKind::KeepOnlyCapabilities,
+            Mutation::SetSeccomp(_) => MutationKind::SetSeccomp,
+            Mutation::SetNoNewPrivileges => MutationKind::SetNoNewPrivileges,
+            Mutation::SetReadonlyRootfs => MutationKind::SetReadonlyRootfs,
+            Mutation::AddEnv { .. } => MutationKind::AddEnv,
+            Mutation::AddAnnotation { .. } => MutationKind::AddAnnotation,
+            Mutation::AddRlimit(_) => MutationKind::AddRlimit,
+            Mutation::AddMount(_) => MutationKind::AddMount,
+            Mutation::MountSecret(_) => MutationKind::MountSecret,
+        }
+    }
+
+    /// Bytes of text the mutation carries (for the decision size limit).
+    fn text_bytes(&self) -> usize {
+        match self {
+            Mutation::DropCapabilities(caps) | Mutation::KeepOnlyCapabilities(caps) => {
+                caps.len() * 8
+            }
+            Mutation::SetSeccomp(profile) => {
+                profile.architectures.iter().map(String::len).sum::<usize>()
+                    + profile
+                        .syscalls
+                        .iter()
+                        .map(|rule| {
+                            16 + rule.args.len() * 24
+                                + rule.names.iter().map(String::len).sum::<usize>()
+                        })
+                        .sum::<usize>()
+            }
+            Mutation::SetNoNewPrivileges | Mutation::SetReadonlyRootfs => 0,
+            Mutation::AddEnv { name, value } => name.len() + value.len(),
+            Mutation::AddAnnotation { key, value } => key.len() + value.len(),
+            Mutation::AddRlimit(limit) => limit.kind.len() + 16,
+            Mutation::AddMount(mount) => {
+                mount.destination.len()
+                    + mount.source.len()
+                    + mount.fs_type.len()
+                    + mount.options.iter().map(String::len).sum::<usize>()
+            }
+            Mutation::MountSecret(secret) => secret.secret.len() + secret.target.len(),
         }
     }
 
@@ -223,8 +333,7 @@ impl Mutation {
                 Ok(())
             }
             Mutation::MountSecret(secret) => {
-                let plain = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
-                if secret.secret.is_empty() || !secret.secret.bytes().all(plain) {
+                if !is_secret_name(&secret.secret) {
                     return fail(format!(
                         "secret name {:?} must be non-empty letters, digits, `-`, `_` or `.`",
                         secret.secret
@@ -295,6 +404,32 @@ mod tests {
         assert_eq!(m("RLIMIT_NOFILE", 10, 20).validate(), Ok(()));
         assert!(m("RLIMIT_FILES", 10, 20).validate().is_err());
         assert!(m("RLIMIT_NOFILE", 30, 20).validate().is_err());
+    }
+
+    #[test]
+    fn oversized_decisions_are_rejected() {
+        let many = Decision {
+            verdict: Verdict::Allow,
+            mutations: vec![Mutation::SetNoNewPrivileges; MAX_MUTATIONS + 1],
+        };
+        assert!(matches!(
+            many.validate(),
+            Err(Error::OversizedDecision { .. })
+        ));
+        let big = Decision {
+            verdict: Verdict::Allow,
+            mutations: vec![Mutation::AddEnv {
+                name: "A".into(),
+                value: "x".repeat(MAX_DECISION_BYTES),
+            }],
+        };
+        let err = big.validate().unwrap_err().to_string();
+        assert!(err.contains("bytes of mutations"), "{err}");
+        let fine = Decision {
+            verdict: Verdict::Allow,
+            mutations: vec![Mutation::SetNoNewPrivileges; MAX_MUTATIONS],
+        };
+        assert_eq!(fine.validate(), Ok(()));
     }
 
     #[test]

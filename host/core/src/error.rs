@@ -29,6 +29,12 @@ pub enum Error {
         /// What is wrong, naming the rule or field.
         reason: String,
     },
+    /// A decision larger than the host accepts (too many mutations or too much text).
+    #[error("oversized decision: {reason}")]
+    OversizedDecision {
+        /// Which limit was passed, and by how much.
+        reason: String,
+    },
     /// A mutation whose payload makes no sense (relative path, empty name, ...).
     #[error("invalid {mutation} mutation: {reason}")]
     InvalidMutation {

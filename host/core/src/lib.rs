@@ -15,7 +15,9 @@ pub mod config;
 pub mod decision;
 pub mod error;
 pub mod event;
+pub mod grants;
 pub mod merge;
+pub mod text;
 pub mod view;
 
 pub use error::Error;

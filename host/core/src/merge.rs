@@ -13,8 +13,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::decision::{
-    Capability, Decision, Mutation, Rlimit, SeccompAction, SeccompProfile, SecretMount, Verdict,
+    Capability, Decision, Mutation, Rlimit, SeccompProfile, SecretMount, Verdict,
 };
+use crate::grants::at_least_as_strict;
 use crate::view::Mount;
 
 /// Everything the chain asked for, merged, with the plugin that asked for each part.
@@ -260,63 +261,10 @@ pub fn merge<'a>(decisions: impl IntoIterator<Item = (&'a str, &'a Decision)>) -
     merged
 }
 
-/// Whether `action` stops the syscall (as opposed to letting it run, maybe after logging,
-/// tracing or notifying a supervisor).
-fn blocks(action: SeccompAction) -> bool {
-    matches!(
-        action,
-        SeccompAction::KillProcess
-            | SeccompAction::KillThread
-            | SeccompAction::Trap
-            | SeccompAction::Errno
-    )
-}
-
-/// Whether `profile` may let `syscall` run. Conditional rules count conservatively: a permissive
-/// rule with argument conditions permits; a blocking one with conditions leaves the other
-/// argument values to the default action.
-fn permits(profile: &SeccompProfile, syscall: Option<&str>) -> bool {
-    let default = !blocks(profile.default_action);
-    let Some(syscall) = syscall else {
-        return default;
-    };
-    let rules: Vec<_> = profile
-        .syscalls
-        .iter()
-        .filter(|rule| rule.names.iter().any(|name| name == syscall))
-        .collect();
-    if rules.is_empty() {
-        return default;
-    }
-    if rules.iter().any(|rule| !blocks(rule.action)) {
-        return true;
-    }
-    if rules.iter().any(|rule| rule.args.is_empty()) {
-        return false;
-    }
-    default
-}
-
-/// Whether `candidate` blocks at least everything `current` blocks: every syscall either names,
-/// and every syscall neither names, that `candidate` permits is permitted by `current` too.
-pub fn at_least_as_strict(candidate: &SeccompProfile, current: &SeccompProfile) -> bool {
-    let names: BTreeSet<&str> = candidate
-        .syscalls
-        .iter()
-        .chain(&current.syscalls)
-        .flat_map(|rule| rule.names.iter().map(String::as_str))
-        .collect();
-    names
-        .into_iter()
-        .map(Some)
-        .chain([None])
-        .all(|syscall| !permits(candidate, syscall) || permits(current, syscall))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decision::SeccompSyscall;
+    use crate::decision::{SeccompAction, SeccompSyscall};
 
     fn profile(default: SeccompAction, rules: &[(&[&str], SeccompAction)]) -> SeccompProfile {
         SeccompProfile {
@@ -436,51 +384,6 @@ mod tests {
         let merged = merge([("a", &a), ("b", &a)]);
         assert!(merged.conflicts.is_empty());
         assert_eq!(merged.mutations.seccomp.unwrap().plugin, "a");
-    }
-
-    #[test]
-    fn strictness_compares_defaults_and_named_syscalls() {
-        // A deny-list is never stricter than an allow-list: it permits unnamed syscalls.
-        assert!(!at_least_as_strict(
-            &deny_list(&["mkdir"]),
-            &allow_list(&["read"])
-        ));
-        // Denying more from the same default is stricter.
-        assert!(at_least_as_strict(
-            &deny_list(&["mkdir", "ptrace"]),
-            &deny_list(&["mkdir"])
-        ));
-        assert!(!at_least_as_strict(
-            &deny_list(&["mkdir"]),
-            &deny_list(&["mkdir", "ptrace"])
-        ));
-        // An allow-list is stricter than a deny-list that permits everything it allows.
-        assert!(at_least_as_strict(
-            &allow_list(&["read"]),
-            &deny_list(&["mkdir"])
-        ));
-        assert!(!at_least_as_strict(
-            &allow_list(&["mkdir"]),
-            &deny_list(&["mkdir"])
-        ));
-    }
-
-    #[test]
-    fn conditional_allow_counts_as_permitting() {
-        let mut conditional = allow_list(&[]);
-        conditional.syscalls.push(SeccompSyscall {
-            names: vec!["clone".into()],
-            action: SeccompAction::Allow,
-            errno: None,
-            args: vec![crate::decision::SeccompArg {
-                index: 0,
-                value: 1,
-                value_two: 0,
-                op: crate::decision::SeccompOperator::EqualTo,
-            }],
-        });
-        assert!(!at_least_as_strict(&conditional, &allow_list(&["read"])));
-        assert!(!at_least_as_strict(&allow_list(&["read"]), &conditional));
     }
 
     #[test]

@@ -10,8 +10,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
+mod grants;
 mod plugins;
 
+pub use grants::{
+    FORBIDDEN_ENV, Grants, MountGrant, RESERVED_ANNOTATION_PREFIXES, SecretGrant, TIGHTENING,
+    is_forbidden_env, is_reserved_annotation,
+};
 pub use plugins::{
     Builtin, FailurePolicy, MAX_PLUGIN_MEMORY_MIB, MAX_PLUGIN_TIME_BUDGET_MS, PluginConfig,
     PluginMode, baseline_plugins,
@@ -91,6 +96,11 @@ pub struct SecretsConfig {
     /// container. Default `/run/bulkhead/secrets`.
     #[serde(default = "default_secrets_runtime_dir")]
     pub runtime_dir: PathBuf,
+    /// `[[secrets.grants]]`: which plugins may mount which secrets into which namespaces. The
+    /// host checks every `mount-secret` against these before anything is read or written.
+    /// Default: none, so no secret is ever mounted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<SecretGrant>,
 }
 
 impl Default for SecretsConfig {
@@ -98,6 +108,7 @@ impl Default for SecretsConfig {
         SecretsConfig {
             provider_dir: default_secrets_provider_dir(),
             runtime_dir: default_secrets_runtime_dir(),
+            grants: Vec::new(),
         }
     }
 }
@@ -286,6 +297,9 @@ impl Config {
         for (i, plugin) in self.plugins.iter().enumerate() {
             plugin.validate(&format!("plugins[{i}]"))?;
         }
+        for (i, grant) in self.secrets.grants.iter().enumerate() {
+            grant.validate(&format!("secrets.grants[{i}]"))?;
+        }
         if !self.secrets.runtime_dir.is_absolute() {
             return Err(invalid(
                 "secrets.runtime-dir",
@@ -385,6 +399,57 @@ mod tests {
             err.to_string().starts_with("plugins[0]: needs exactly one"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn secret_grants_parse_and_are_validated() {
+        let config = Config::from_toml(
+            "[[secrets.grants]]\nplugins = [\"secrets\"]\nnamespaces = [\"team-a\"]\nsecrets = [\"db\"]\n",
+        )
+        .unwrap();
+        assert!(config.secrets.grants[0].covers("secrets", "team-a", "db"));
+        let err = Config::from_toml(
+            "[[secrets.grants]]\nplugins = []\nnamespaces = [\"*\"]\nsecrets = [\"db\"]\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with("secrets.grants[0].plugins:"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn plugin_grants_parse_and_are_validated() {
+        let config = Config::from_toml(
+            "[[plugins]]\npath = \"/p.wasm\"\n[plugins.grants]\nenv = [\"APP_MODE\"]\nmounts = [{ source = \"/srv/x\" }]\n",
+        )
+        .unwrap();
+        let plugin = &config.plugins[0];
+        assert_eq!(plugin.grants().env, ["APP_MODE"]);
+        assert_eq!(plugin.allowed_kinds(), TIGHTENING.into_iter().collect());
+        let err = Config::from_toml(
+            "[[plugins]]\npath = \"/p.wasm\"\n[plugins.grants]\nenv = [\"LD_PRELOAD\"]\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with("plugins[0].grants.env:"),
+            "{err}"
+        );
+        let err =
+            Config::from_toml("[[plugins]]\npath = \"/p.wasm\"\n[plugins.grants]\nenvv = []\n")
+                .unwrap_err();
+        assert!(err.to_string().contains("envv"), "{err}");
+    }
+
+    #[test]
+    fn builtins_default_to_the_kinds_they_need() {
+        let config = Config::default();
+        let kinds: Vec<_> = config
+            .plugins
+            .iter()
+            .map(|p| p.allowed_kinds().len())
+            .collect();
+        assert_eq!(kinds, [0, 1, 3, 0]);
     }
 
     #[test]

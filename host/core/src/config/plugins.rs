@@ -1,11 +1,14 @@
 //! The `[[plugins]]` entries: which plugins run, in which mode, under which limits and failure
 //! policy — and the baseline chain that runs when none are configured.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::grants::{Grants, TIGHTENING};
 use super::invalid;
+use crate::decision::MutationKind;
 use crate::error::Error;
 
 /// Whether a plugin's decisions are applied.
@@ -96,6 +99,10 @@ pub struct PluginConfig {
     /// The plugin's own settings; handed to it as a JSON document by the `config` import.
     #[serde(default)]
     pub config: toml::Table,
+    /// `[plugins.grants]`: what the plugin may ask for beyond tightening. Absent: a plugin
+    /// loaded by path may only tighten, a built-in gets the kinds it needs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grants: Option<Grants>,
 }
 
 impl PluginConfig {
@@ -109,6 +116,24 @@ impl PluginConfig {
             time_budget_ms: default_time_budget_ms(),
             memory_limit_mib: default_memory_limit_mib(),
             config,
+            grants: None,
+        }
+    }
+
+    /// The entry's grants (the defaults when it has no `[plugins.grants]` table).
+    pub fn grants(&self) -> Grants {
+        self.grants.clone().unwrap_or_default()
+    }
+
+    /// The tightening kinds the plugin may return: its `grants.mutations`, or every tightening
+    /// kind for a plugin loaded by path and exactly the needed ones for a built-in.
+    pub fn allowed_kinds(&self) -> BTreeSet<MutationKind> {
+        if let Some(kinds) = self.grants.as_ref().and_then(|g| g.mutations.clone()) {
+            return kinds;
+        }
+        match self.builtin {
+            Some(builtin) => Grants::for_builtin(builtin),
+            None => TIGHTENING.into_iter().collect(),
         }
     }
 
@@ -175,6 +200,9 @@ impl PluginConfig {
                     self.time_budget_ms
                 ),
             ));
+        }
+        if let Some(grants) = &self.grants {
+            grants.validate(at)?;
         }
         if !(1..=MAX_PLUGIN_MEMORY_MIB).contains(&self.memory_limit_mib) {
             return Err(invalid(
