@@ -56,6 +56,8 @@ fn chain(runtime: &Runtime) -> Chain {
                     plugin,
                     mode: entry.mode,
                     failure_policy: entry.failure_policy,
+                    kinds: entry.allowed_kinds(),
+                    grants: entry.grants(),
                 }
             })
             .collect(),

@@ -103,7 +103,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
 /// Loads every `[[plugins]]` entry into one sandbox, in order. Errors name the entry and file.
 pub fn load_chain(config: &Config) -> anyhow::Result<Chain> {
     if config.plugins.is_empty() {
-        return Ok(Chain::default());
+        return Ok(Chain::default().with_secret_grants(config.secrets.grants.clone()));
     }
     let max_memory = config
         .plugins
@@ -148,6 +148,8 @@ pub fn load_chain(config: &Config) -> anyhow::Result<Chain> {
             plugin,
             mode: entry.mode,
             failure_policy: entry.failure_policy,
+            kinds: entry.allowed_kinds(),
+            grants: entry.grants(),
         });
     }
     let mut names: Vec<&str> = plugins.iter().map(|p| p.plugin.name()).collect();
@@ -158,7 +160,7 @@ pub fn load_chain(config: &Config) -> anyhow::Result<Chain> {
             pair[0]
         );
     }
-    Ok(Chain::new(plugins))
+    Ok(Chain::new(plugins).with_secret_grants(config.secrets.grants.clone()))
 }
 
 const MIB: usize = 1 << 20;

@@ -77,8 +77,62 @@ fn check_config(path: Option<&std::path::Path>) -> anyhow::Result<()> {
             points.join(", "),
             entry.plugin.digest()
         );
+        for line in grant_lines(entry, &config.secrets.grants) {
+            println!("#       {line}");
+        }
     }
     Ok(())
+}
+
+/// What `check-config` says a plugin may ask for: its effective grants, one line per scope.
+fn grant_lines(
+    entry: &bulkhead_daemon::engine::chain::ChainPlugin,
+    secret_grants: &[bulkhead_core::config::SecretGrant],
+) -> Vec<String> {
+    let list = |items: Vec<String>| {
+        if items.is_empty() {
+            "none".to_string()
+        } else {
+            items.join(", ")
+        }
+    };
+    let name = entry.plugin.name();
+    let secrets: Vec<String> = secret_grants
+        .iter()
+        .filter(|g| g.plugins.iter().any(|p| p == name))
+        .map(|g| format!("{} in {}", g.secrets.join("|"), g.namespaces.join("|")))
+        .collect();
+    vec![
+        format!(
+            "may tighten: {}",
+            list(entry.kinds.iter().map(|k| k.name().to_string()).collect())
+        ),
+        format!("may set env: {}", list(entry.grants.env.clone())),
+        format!(
+            "may set annotations under: {}",
+            list(entry.grants.annotations.clone())
+        ),
+        format!(
+            "may bind-mount: {}",
+            list(
+                entry
+                    .grants
+                    .mounts
+                    .iter()
+                    .map(|m| format!(
+                        "{} ({})",
+                        m.source,
+                        if m.writable {
+                            "as asked"
+                        } else {
+                            "forced ro,nosuid,nodev"
+                        }
+                    ))
+                    .collect()
+            )
+        ),
+        format!("may mount secrets: {}", list(secrets)),
+    ]
 }
 
 fn init_logging(format: LogFormat) {

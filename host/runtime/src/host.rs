@@ -42,17 +42,10 @@ impl CallState {
     }
 }
 
-/// Cuts `message` to at most `MAX_LOG_LINE_BYTES`, on a character boundary.
-fn truncate(mut message: String) -> String {
-    if message.len() > MAX_LOG_LINE_BYTES {
-        let mut end = MAX_LOG_LINE_BYTES;
-        while !message.is_char_boundary(end) {
-            end -= 1;
-        }
-        message.truncate(end);
-        message.push('…');
-    }
-    message
+/// The line as logged: cut to [`MAX_LOG_LINE_BYTES`] and with control characters escaped, so a
+/// plugin cannot forge log lines or send terminal sequences to an operator's console.
+fn truncate(message: String) -> String {
+    bulkhead_core::text::bounded(&message, MAX_LOG_LINE_BYTES)
 }
 
 impl Host for CallState {
@@ -124,6 +117,14 @@ mod tests {
     }
 
     #[test]
+    fn log_lines_cannot_forge_lines_or_escape_sequences() {
+        assert_eq!(
+            truncate("ok\n2026-01-01 INFO forged\u{1b}[2J".into()),
+            "ok\\n2026-01-01 INFO forged\\u{1b}[2J"
+        );
+    }
+
+    #[test]
     fn log_is_rate_limited_per_call() {
         let mut s = state(2);
         for _ in 0..5 {
@@ -143,7 +144,8 @@ mod tests {
     #[test]
     fn long_lines_are_cut_on_a_char_boundary() {
         let line = truncate("é".repeat(MAX_LOG_LINE_BYTES));
-        assert!(line.len() <= MAX_LOG_LINE_BYTES + '…'.len_utf8());
+        assert!(line.len() <= MAX_LOG_LINE_BYTES + 32);
+        assert!(line.ends_with("bytes]"), "{line}");
     }
 
     #[test]

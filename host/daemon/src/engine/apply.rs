@@ -67,6 +67,9 @@ pub fn extras(mutations: &MergedMutations) -> Result<Extras, String> {
         .values()
         .map(|chosen| {
             let m = &chosen.value;
+            if m.fs_type.is_empty() || m.fs_type == "bind" {
+                check_bind_source(&m.source)?;
+            }
             MountBuilder::default()
                 .destination(&m.destination)
                 .source(&m.source)
@@ -84,6 +87,22 @@ pub fn extras(mutations: &MergedMutations) -> Result<Extras, String> {
         annotations,
         mounts,
     })
+}
+
+/// Refuses a bind source that is not its own canonical path. The grant checker judged the path
+/// as written; a symbolic link under a granted directory (which a container with that directory
+/// mounted writable could plant) would otherwise carry the mount anywhere on the host.
+fn check_bind_source(source: &str) -> Result<(), String> {
+    let written = std::path::Path::new(source);
+    let real = std::fs::canonicalize(written)
+        .map_err(|e| format!("mount source {source} cannot be resolved: {e}"))?;
+    if real != written.components().collect::<std::path::PathBuf>() {
+        return Err(format!(
+            "mount source {source} resolves to {} through a symbolic link; refused",
+            real.display()
+        ));
+    }
+    Ok(())
 }
 
 /// Patches, stores, reads back and verifies. Starts from `stored` when the caller has just read
@@ -168,6 +187,24 @@ fn apply_extras(spec: &mut Spec, extras: &Extras, rlimits: &[PosixRlimit]) {
             current.push(*limit);
         }
         process.set_rlimits(Some(current));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bind_sources_must_be_canonical() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        std::os::unix::fs::symlink("/", dir.path().join("link")).unwrap();
+        check_bind_source(real.to_str().unwrap()).unwrap();
+        check_bind_source(&format!("{}/", real.display())).unwrap();
+        let err = check_bind_source(dir.path().join("link").to_str().unwrap()).unwrap_err();
+        assert!(err.contains("symbolic link"), "{err}");
+        assert!(check_bind_source("/nonexistent/bulkhead").is_err());
     }
 }
 

@@ -107,6 +107,10 @@ pub struct Applied {
     /// Time to patch and verify, in microseconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub patch_us: Option<u64>,
+    /// Why the container would have been refused had every plugin enforced (audit mode), when
+    /// it was not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub would_refuse: Option<String>,
 }
 
 /// Where records go. Cheap to clone; writes are serialized.

@@ -5,12 +5,21 @@
 //! blocking thread inside the plugin's own time budget; before each call the engine checks the
 //! time left until the runtime's deadline, and a plugin that cannot get its full budget is not
 //! started: its failure policy is applied by the host, as for a timeout.
+//!
+//! A plugin's decision is only a request: [`Chain::judge`] holds every run against the
+//! plugin's grants (see `bulkhead_core::grants`) before anything is merged, and a decision that
+//! asks for more than the grants becomes a failure of kind `not-granted`. Plugin-supplied text
+//! (deny reasons, error messages) is cut and escaped as it enters a run, so nothing downstream
+//! — the audit log, the daemon's log, the CRI caller — ever holds more than a few KiB of it.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bulkhead_core::config::{FailurePolicy, PluginMode};
-use bulkhead_core::decision::Decision;
+use bulkhead_core::config::{FailurePolicy, Grants, PluginMode, SecretGrant};
+use bulkhead_core::decision::{Decision, MutationKind, Verdict};
+use bulkhead_core::grants::{self, Allowance, Subject, Violation};
+use bulkhead_core::text::{MAX_RECORD_TEXT, bounded};
 use bulkhead_core::view::{ContainerView, DecisionPoint};
 use bulkhead_runtime::Plugin;
 use serde::Serialize;
@@ -26,12 +35,35 @@ pub struct ChainPlugin {
     pub mode: PluginMode,
     /// What a failure of this plugin means.
     pub failure_policy: FailurePolicy,
+    /// The tightening kinds it may return.
+    pub kinds: BTreeSet<MutationKind>,
+    /// Its scoped grants (env, annotations, host mounts).
+    pub grants: Grants,
+}
+
+impl ChainPlugin {
+    /// A chain entry with the grants of a plugin loaded by path and no `[plugins.grants]`:
+    /// tightening only.
+    pub fn tightening_only(
+        plugin: Plugin,
+        mode: PluginMode,
+        failure_policy: FailurePolicy,
+    ) -> Self {
+        ChainPlugin {
+            plugin,
+            mode,
+            failure_policy,
+            kinds: bulkhead_core::config::TIGHTENING.into_iter().collect(),
+            grants: Grants::default(),
+        }
+    }
 }
 
 /// The plugin chain.
 #[derive(Clone, Default)]
 pub struct Chain {
     plugins: Arc<Vec<ChainPlugin>>,
+    secret_grants: Arc<Vec<SecretGrant>>,
 }
 
 /// How one plugin's call ended.
@@ -42,12 +74,16 @@ pub enum CallOutcome {
     Decided(Decision),
     /// The plugin failed, or could not run; its failure policy decides.
     Failed {
-        /// Stable label: `timeout`, `trap`, `memory-limit`, `invalid-output`, `no-budget`, ...
+        /// Stable label: `timeout`, `trap`, `memory-limit`, `invalid-output`, `no-budget`,
+        /// `not-granted`, ...
         kind: String,
         /// What happened, naming the plugin.
         message: String,
         /// The policy that was applied.
         policy: FailurePolicy,
+        /// For `not-granted`: the mutation refused and the grant it lacked.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        violation: Option<Violation>,
     },
 }
 
@@ -74,7 +110,13 @@ impl PluginRun {
         if self.mode == PluginMode::Audit {
             return None;
         }
-        Some(match &self.outcome {
+        Some(self.decision_if_enforced())
+    }
+
+    /// The decision this run would contribute in enforce mode: what an audit-mode plugin would
+    /// have done to the container.
+    pub fn decision_if_enforced(&self) -> Decision {
+        match &self.outcome {
             CallOutcome::Decided(decision) => decision.clone(),
             CallOutcome::Failed {
                 policy: FailurePolicy::Allow,
@@ -87,16 +129,23 @@ impl PluginRun {
             } => Decision::deny(format!(
                 "plugin failed ({kind}) and its failure policy is deny"
             )),
-        })
+        }
     }
 }
 
 impl Chain {
-    /// A chain of `plugins`, in order.
+    /// A chain of `plugins`, in order, with no secret grants.
     pub fn new(plugins: Vec<ChainPlugin>) -> Chain {
         Chain {
             plugins: Arc::new(plugins),
+            secret_grants: Arc::default(),
         }
+    }
+
+    /// The host's `[[secrets.grants]]`, which every `mount-secret` is judged against.
+    pub fn with_secret_grants(mut self, grants: Vec<SecretGrant>) -> Chain {
+        self.secret_grants = Arc::new(grants);
+        self
     }
 
     /// Whether any plugin wants to be called at `point`.
@@ -104,9 +153,81 @@ impl Chain {
         self.plugins.iter().any(|p| p.plugin.wants(point))
     }
 
+    /// Whether an enforcing plugin wants to be called at `point`: only then can a missed
+    /// decision there refuse a container.
+    pub fn enforcing_wants(&self, point: DecisionPoint) -> bool {
+        self.plugins
+            .iter()
+            .any(|p| p.mode == PluginMode::Enforce && p.plugin.wants(point))
+    }
+
+    /// Holds each decided run against its plugin's grants and `subject`: a decision within them
+    /// stays (normalized, e.g. mounts forced read-only), one asking for more becomes a failure
+    /// of kind `not-granted`, and the plugin's failure policy applies.
+    pub fn judge(&self, runs: &mut [PluginRun], subject: &Subject<'_>) {
+        for run in runs {
+            let CallOutcome::Decided(decision) = &run.outcome else {
+                continue;
+            };
+            let entry = self.plugins.iter().find(|p| p.plugin.name() == run.name);
+            let judged = match entry {
+                Some(entry) => grants::judge(
+                    &Allowance {
+                        plugin: &run.name,
+                        kinds: &entry.kinds,
+                        grants: &entry.grants,
+                        secrets: &self.secret_grants,
+                    },
+                    subject,
+                    decision,
+                ),
+                None => Err(Violation {
+                    mutation: "decision".into(),
+                    missing: "the plugin is not in the chain".into(),
+                }),
+            };
+            match judged {
+                Ok(decision) => run.outcome = CallOutcome::Decided(decision),
+                Err(violation) => {
+                    let policy = entry.map_or(FailurePolicy::Deny, |e| e.failure_policy);
+                    let message = bounded(
+                        &format!("plugin {}: {violation}", run.name),
+                        MAX_RECORD_TEXT,
+                    );
+                    tracing::warn!(plugin = %run.name, ?policy, "{message}");
+                    run.outcome = CallOutcome::Failed {
+                        kind: "not-granted".into(),
+                        message,
+                        policy,
+                        violation: Some(violation),
+                    };
+                }
+            }
+        }
+    }
+
     /// The plugins, in order.
     pub fn plugins(&self) -> &[ChainPlugin] {
         &self.plugins
+    }
+
+    /// `run` turned into a failure of `kind` under its plugin's failure policy (a carried
+    /// decision that can no longer be judged).
+    pub fn fail_run(&self, run: PluginRun, kind: &str, message: &str) -> PluginRun {
+        let policy = self
+            .plugins
+            .iter()
+            .find(|p| p.plugin.name() == run.name)
+            .map_or(FailurePolicy::Deny, |p| p.failure_policy);
+        PluginRun {
+            outcome: CallOutcome::Failed {
+                kind: kind.to_string(),
+                message: bounded(&format!("plugin {}: {message}", run.name), MAX_RECORD_TEXT),
+                policy,
+                violation: None,
+            },
+            ..run
+        }
     }
 
     /// The failure outcome of every plugin wanting `point`, for when the view itself could not
@@ -152,7 +273,7 @@ impl Chain {
                     digest: entry.plugin.digest().to_string(),
                     mode: entry.mode,
                     duration_us: elapsed.as_micros() as u64,
-                    outcome: CallOutcome::Decided(decision),
+                    outcome: CallOutcome::Decided(bounded_reason(decision)),
                 },
                 Ok(Ok(Err(error))) => failed_run(entry, elapsed, error.kind(), error.to_string()),
                 Ok(Err(join)) => failed_run(
@@ -175,6 +296,7 @@ impl Chain {
                 kind,
                 message,
                 policy,
+                ..
             } = &run.outcome
             {
                 tracing::warn!(plugin = %run.name, kind, ?policy, "{message}");
@@ -193,8 +315,17 @@ fn failed_run(entry: &ChainPlugin, elapsed: Duration, kind: &str, message: Strin
         duration_us: elapsed.as_micros() as u64,
         outcome: CallOutcome::Failed {
             kind: kind.to_string(),
-            message,
+            message: bounded(&message, MAX_RECORD_TEXT),
             policy: entry.failure_policy,
+            violation: None,
         },
     }
+}
+
+/// `decision` with its deny reason cut and escaped for records and logs.
+fn bounded_reason(mut decision: Decision) -> Decision {
+    if let Verdict::Deny(reason) = &decision.verdict {
+        decision.verdict = Verdict::Deny(bounded(reason, MAX_RECORD_TEXT));
+    }
+    decision
 }

@@ -12,9 +12,15 @@
 //! - **StartContainer**: the task exists but no process has run. Recorded refusals are returned
 //!   (containerd kills the task), and plugins that want this point may still deny.
 //!
-//! The engine fails closed: a PostCreate decision that did not complete (cancelled at the
-//! deadline) leaves a refusal behind, and a container whose creation bulkhead never saw is
-//! refused at start while a policy that hardens at PostCreate is loaded.
+//! Every plugin answer is judged against the plugin's grants before it is merged (see
+//! [`chain::Chain::judge`]): at CreateContainer by the rules that need no spec, at PostCreate —
+//! for the carried CreateContainer answers too — against the container's current spec.
+//!
+//! The engine fails closed, but only for what is enforced: a container whose PostCreate decision
+//! did not complete (cut off at the deadline, or never seen because bulkhead was away) is
+//! refused at start when an **enforcing** plugin (or the guard) needed that decision; with an
+//! audit-only chain it starts, and the record says what would have happened. Every refusal, and
+//! every would-be refusal of an audit-mode chain, is written to the audit log.
 
 pub mod apply;
 pub mod audit;
@@ -22,16 +28,19 @@ pub mod chain;
 pub mod oci;
 pub mod view;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bulkhead_containerd::Containerd;
-use bulkhead_core::decision::{Decision, Verdict};
+use bulkhead_core::config::PluginMode;
+use bulkhead_core::decision::{Decision, Rlimit, Verdict};
 use bulkhead_core::event::{
     Container, ContainerState, EventKind, LifecycleEvent, Pod, RuntimeInfo,
 };
+use bulkhead_core::grants::{CurrentSpec, Subject as GrantSubject};
 use bulkhead_core::merge::{self, Merged};
+use bulkhead_core::text::{MAX_CRI_TEXT, bounded};
 use bulkhead_core::view::DecisionPoint;
 use oci_spec::runtime::Spec;
 
@@ -39,18 +48,28 @@ use crate::nri::{Deadline, EventHandler, Outcome};
 use crate::secrets::SecretStore;
 
 use audit::{Applied, AuditLog, AuditRecord, ImageSubject, PodSubject, ResultRecord, Subject};
-use chain::{Chain, PluginRun};
+use chain::{CallOutcome, Chain, PluginRun};
 use view::Context;
 
 /// What the engine remembers about a container between its events.
 #[derive(Debug, Default)]
 struct Tracked {
-    /// Effective decisions of enforcing plugins at CreateContainer, merged again at PostCreate.
-    create_decisions: Vec<(String, Decision)>,
+    /// Enforcing plugins' decided runs at CreateContainer, judged again against the spec and
+    /// merged at PostCreate.
+    create_runs: Vec<PluginRun>,
     /// Refuse StartContainer with this reason.
     start_refusal: Option<String>,
     /// PostCreateContainer was handled to the end.
     post_create_done: bool,
+}
+
+/// The runs of one decision point: the chain's, and the carried CreateContainer runs judged
+/// again at PostCreate.
+struct Decided {
+    context: Context,
+    context_error: Option<String>,
+    carried: Vec<PluginRun>,
+    runs: Vec<PluginRun>,
 }
 
 /// Hook for extra spec changes every patched container gets (the fail-closed guard marker).
@@ -67,6 +86,9 @@ pub struct Engine {
     /// Pod sandbox specs by sandbox id: they never change, and every container of a pod needs
     /// its sandbox's to see pod-level host namespaces.
     sandboxes: Mutex<HashMap<String, Arc<Spec>>>,
+    /// The limits a container gets for rlimits its spec does not set (see
+    /// [`view::runtime_rlimits`]); a plugin's rlimit must not exceed them.
+    rlimit_defaults: BTreeMap<String, Rlimit>,
 }
 
 /// Sandbox specs kept before the cache starts over (bounds memory on a busy node).
@@ -84,6 +106,7 @@ impl Engine {
             marker: None,
             secrets: None,
             sandboxes: Mutex::default(),
+            rlimit_defaults: view::runtime_rlimits(),
         }
     }
 
@@ -172,28 +195,66 @@ impl Engine {
             .unwrap_or_else(|_| Err(format!("containerd did not answer within {budget:?}")))
     }
 
+    /// Gathers context and runs the chain at `point` (when `run_chain`), then judges the new
+    /// runs and the `carried` ones against the plugins' grants and the container as it is now.
     async fn decide(
         &self,
         event: &LifecycleEvent,
         point: DecisionPoint,
         with_spec: bool,
+        run_chain: bool,
+        carried: Vec<PluginRun>,
         deadline: Deadline,
-    ) -> (Context, Option<String>, Vec<PluginRun>) {
+    ) -> Decided {
         let container = event.container.clone().unwrap_or_default();
         match self.context(&container, with_spec, deadline).await {
             Ok(context) => {
                 let view = view::container_view(event, point, &context);
-                let runs = self.chain.run(&view, deadline).await;
-                (context, None, runs)
+                let mut runs = if run_chain {
+                    self.chain.run(&view, deadline).await
+                } else {
+                    Vec::new()
+                };
+                let mut carried = carried;
+                let rlimits = context
+                    .spec
+                    .as_ref()
+                    .map(|(spec, _)| view::effective_rlimits(spec, &self.rlimit_defaults));
+                let subject = GrantSubject {
+                    namespace: &view.pod.namespace,
+                    spec: rlimits.as_ref().map(|rlimits| CurrentSpec {
+                        seccomp: view.seccomp.as_ref(),
+                        mounts: &view.mounts,
+                        rlimits,
+                    }),
+                };
+                self.chain.judge(&mut carried, &subject);
+                self.chain.judge(&mut runs, &subject);
+                Decided {
+                    context,
+                    context_error: None,
+                    carried,
+                    runs,
+                }
             }
             Err(error) => {
                 tracing::warn!(%error, "cannot gather the container's context; plugins fail");
-                let runs = self.chain.fail_all(
-                    point,
-                    "context",
-                    &format!("bulkhead could not gather the container's context: {error}"),
-                );
-                (Context::default(), Some(error), runs)
+                let message = format!("bulkhead could not gather the container's context: {error}");
+                let runs = if run_chain {
+                    self.chain.fail_all(point, "context", &message)
+                } else {
+                    Vec::new()
+                };
+                let carried = carried
+                    .into_iter()
+                    .map(|run| self.chain.fail_run(run, "context", &message))
+                    .collect();
+                Decided {
+                    context: Context::default(),
+                    context_error: Some(error),
+                    carried,
+                    runs,
+                }
             }
         }
     }
@@ -206,17 +267,34 @@ impl Engine {
         if !self.chain.wants(DecisionPoint::CreateContainer) {
             return Outcome::Allow;
         }
-        let (context, context_error, runs) = self
-            .decide(event, DecisionPoint::CreateContainer, false, deadline)
+        let decided = self
+            .decide(
+                event,
+                DecisionPoint::CreateContainer,
+                false,
+                true,
+                Vec::new(),
+                deadline,
+            )
             .await;
-        let decisions = effective(&runs);
-        let merged = merge_all(&decisions);
+        let merged = merge_all(&effective(&decided.runs));
         let outcome = match refusal(&merged) {
-            Some(reason) => Outcome::Refuse { reason },
+            Some(reason) => {
+                // The container is never created, so no RemoveContainer will come for it.
+                self.tracked(|t| t.remove(&container.id));
+                Outcome::Refuse { reason }
+            }
             None => {
-                self.tracked(|t| {
-                    t.entry(container.id.clone()).or_default().create_decisions = decisions
-                });
+                let carried: Vec<PluginRun> = decided
+                    .runs
+                    .iter()
+                    .filter(|run| {
+                        run.mode == PluginMode::Enforce
+                            && matches!(run.outcome, CallOutcome::Decided(_))
+                    })
+                    .cloned()
+                    .collect();
+                self.tracked(|t| t.entry(container.id.clone()).or_default().create_runs = carried);
                 Outcome::Allow
             }
         };
@@ -228,7 +306,14 @@ impl Engine {
             .into(),
             ..Applied::default()
         };
-        self.record(event, &context, context_error, runs, merged, applied);
+        self.record(
+            event,
+            &decided.context,
+            decided.context_error,
+            decided.runs,
+            merged,
+            applied,
+        );
         outcome
     }
 
@@ -236,32 +321,41 @@ impl Engine {
         let Some(container) = &event.container else {
             return Outcome::Allow;
         };
-        // Until this handler completes, the container may not start: if the runtime's deadline
-        // cancels it halfway, the refusal stays.
+        // Until this handler completes `post_create_done` stays false, and the start is refused
+        // if an enforcing plugin needed this decision.
         let carried = self.tracked(|t| {
-            let tracked = t.entry(container.id.clone()).or_default();
-            tracked.start_refusal =
-                Some("bulkhead: the PostCreateContainer decision did not complete".into());
-            std::mem::take(&mut tracked.create_decisions)
+            std::mem::take(&mut t.entry(container.id.clone()).or_default().create_runs)
         });
         let wants = self.chain.wants(DecisionPoint::PostCreateContainer);
         if !wants && carried.is_empty() && self.marker.is_none() {
             self.finish_post_create(&container.id, None);
             return Outcome::Allow;
         }
-        let (context, context_error, runs) = if wants {
-            self.decide(event, DecisionPoint::PostCreateContainer, true, deadline)
-                .await
+        let decided = if wants || !carried.is_empty() {
+            self.decide(
+                event,
+                DecisionPoint::PostCreateContainer,
+                true,
+                wants,
+                carried,
+                deadline,
+            )
+            .await
         } else {
-            (Context::default(), None, Vec::new())
+            Decided {
+                context: Context::default(),
+                context_error: None,
+                carried,
+                runs: Vec::new(),
+            }
         };
-        let mut decisions = carried;
-        decisions.extend(effective(&runs));
+        let mut decisions = effective(&decided.carried);
+        decisions.extend(effective(&decided.runs));
         let merged = merge_all(&decisions);
         let mut applied = Applied::default();
         let refusal = match refusal(&merged) {
             Some(reason) => Some(reason),
-            None => match self.patch(&container.id, &merged, &context).await {
+            None => match self.patch(&container.id, &merged, &decided.context).await {
                 Ok(Some(elapsed)) => {
                     applied.spec_patched = true;
                     applied.verified = Some(true);
@@ -273,8 +367,9 @@ impl Engine {
                     tracing::error!(%error, "hardening could not be applied; the start will be refused");
                     applied.verified = Some(false);
                     applied.error = Some(error.clone());
-                    Some(format!(
-                        "bulkhead: required hardening could not be applied: {error}"
+                    Some(bounded(
+                        &format!("bulkhead: required hardening could not be applied: {error}"),
+                        MAX_CRI_TEXT,
                     ))
                 }
             },
@@ -285,9 +380,25 @@ impl Engine {
             "allowed"
         }
         .into();
+        let refused = refusal.is_some();
         self.finish_post_create(&container.id, refusal);
-        if wants || !merged.mutations.is_empty() || applied.spec_patched {
-            self.record(event, &context, context_error, runs, merged, applied);
+        // Carried runs appear again only when the spec changed their fate.
+        let mut runs = decided.runs;
+        runs.extend(
+            decided
+                .carried
+                .into_iter()
+                .filter(|run| matches!(run.outcome, CallOutcome::Failed { .. })),
+        );
+        if wants || refused || !merged.mutations.is_empty() || applied.spec_patched {
+            self.record(
+                event,
+                &decided.context,
+                decided.context_error,
+                runs,
+                merged,
+                applied,
+            );
         }
         Outcome::Allow
     }
@@ -384,24 +495,48 @@ impl Engine {
             t.get(&container.id)
                 .map(|c| (c.start_refusal.clone(), c.post_create_done))
         });
-        match tracked {
-            Some((Some(reason), _)) => return Outcome::Refuse { reason },
-            None if self.chain.wants(DecisionPoint::PostCreateContainer)
-                || self.marker.is_some() =>
+        let missed = match tracked {
+            Some((Some(reason), _)) => {
+                self.record_refusal(event, &reason, true);
+                return Outcome::Refuse { reason };
+            }
+            Some((None, true)) => None,
+            Some((None, false)) => Some(
+                "bulkhead: this container's PostCreateContainer decision did not complete, so it was not checked; recreate it",
+            ),
+            None => Some(
+                "bulkhead: this container's creation was not seen, so it was not checked; recreate it",
+            ),
+        };
+        if let Some(reason) = missed {
+            if self
+                .chain
+                .enforcing_wants(DecisionPoint::PostCreateContainer)
+                || self.marker.is_some()
             {
+                self.record_refusal(event, reason, true);
                 return Outcome::Refuse {
-                    reason: "bulkhead: this container's creation was not seen, so it was not checked; recreate it".into(),
+                    reason: reason.into(),
                 };
             }
-            _ => {}
+            if self.chain.wants(DecisionPoint::PostCreateContainer) {
+                self.record_refusal(event, reason, false);
+            }
         }
         if !self.chain.wants(DecisionPoint::StartContainer) {
             return Outcome::Allow;
         }
-        let (context, context_error, runs) = self
-            .decide(event, DecisionPoint::StartContainer, true, deadline)
+        let decided = self
+            .decide(
+                event,
+                DecisionPoint::StartContainer,
+                true,
+                true,
+                Vec::new(),
+                deadline,
+            )
             .await;
-        let merged = merge_all(&effective(&runs));
+        let merged = merge_all(&effective(&decided.runs));
         let outcome = match refusal(&merged) {
             Some(reason) => Outcome::Refuse { reason },
             None => Outcome::Allow,
@@ -414,8 +549,76 @@ impl Engine {
             },
             ..Applied::default()
         };
-        self.record(event, &context, context_error, runs, merged, applied);
+        self.record(
+            event,
+            &decided.context,
+            decided.context_error,
+            decided.runs,
+            merged,
+            applied,
+        );
         outcome
+    }
+
+    /// Records a refusal that no plugin run made (a missed decision, a deadline, a decision
+    /// recorded at PostCreate and enforced now): `enforced` says whether the container was
+    /// refused, or (audit-only chains) would have been.
+    fn record_refusal(&self, event: &LifecycleEvent, reason: &str, enforced: bool) {
+        let (merged, applied) = if enforced {
+            let merged = Merged {
+                verdict: Verdict::Deny(reason.to_string()),
+                ..Merged::default()
+            };
+            let applied = Applied {
+                action: "refused".into(),
+                ..Applied::default()
+            };
+            (merged, applied)
+        } else {
+            let applied = Applied {
+                action: "allowed".into(),
+                would_refuse: Some(reason.to_string()),
+                ..Applied::default()
+            };
+            (Merged::default(), applied)
+        };
+        self.record(
+            event,
+            &Context::default(),
+            None,
+            Vec::new(),
+            merged,
+            applied,
+        );
+    }
+
+    /// What to answer, and record, when the decision at `event` did not finish before the
+    /// deadline: a refusal where the runtime honours one and an enforcing plugin wanted the
+    /// point; otherwise the container proceeds (at PostCreate the start is then refused).
+    fn missed_deadline(&self, event: &LifecycleEvent) -> Outcome {
+        let point = match event.kind {
+            EventKind::CreateContainer => DecisionPoint::CreateContainer,
+            EventKind::StartContainer => DecisionPoint::StartContainer,
+            _ => DecisionPoint::PostCreateContainer,
+        };
+        let reason = "bulkhead: no decision within the runtime's deadline; refused (fail closed)";
+        let enforced = self.chain.enforcing_wants(point)
+            || (point == DecisionPoint::PostCreateContainer && self.marker.is_some());
+        tracing::error!(event = %event.kind, enforced, "no decision before the deadline");
+        self.record_refusal(event, reason, enforced);
+        if let Some(container) = &event.container
+            && event.kind == EventKind::CreateContainer
+            && enforced
+        {
+            self.tracked(|t| t.remove(&container.id));
+        }
+        if enforced && event.kind.can_refuse() {
+            Outcome::Refuse {
+                reason: reason.into(),
+            }
+        } else {
+            Outcome::Allow
+        }
     }
 
     fn record(
@@ -429,6 +632,16 @@ impl Engine {
     ) {
         let container = event.container.clone().unwrap_or_default();
         let view = view::container_view(event, DecisionPoint::CreateContainer, context);
+        let mut applied = applied;
+        if applied.would_refuse.is_none() && merged.verdict == Verdict::Allow {
+            let as_if_enforced: Vec<(String, Decision)> = plugins
+                .iter()
+                .map(|run| (run.name.clone(), run.decision_if_enforced()))
+                .collect();
+            if let Verdict::Deny(reason) = merge_all(&as_if_enforced).verdict {
+                applied.would_refuse = Some(bounded(&format!("bulkhead: {reason}"), MAX_CRI_TEXT));
+            }
+        }
         self.audit.write(&AuditRecord {
             time: audit::now(),
             event: event.kind.name().into(),
@@ -468,10 +681,11 @@ fn merge_all(decisions: &[(String, Decision)]) -> Merged {
     merge::merge(decisions.iter().map(|(name, d)| (name.as_str(), d)))
 }
 
-/// What the CRI caller is told when the merged verdict is a deny.
+/// What the CRI caller is told when the merged verdict is a deny (cut to 1 KiB: several
+/// plugins' reasons may be joined, and each came from a plugin).
 fn refusal(merged: &Merged) -> Option<String> {
     match &merged.verdict {
-        Verdict::Deny(reason) => Some(format!("bulkhead: {reason}")),
+        Verdict::Deny(reason) => Some(bounded(&format!("bulkhead: {reason}"), MAX_CRI_TEXT)),
         Verdict::Allow => None,
     }
 }
@@ -515,10 +729,22 @@ impl EventHandler for Engine {
     }
 
     async fn handle(&self, event: &LifecycleEvent, deadline: Deadline) -> Outcome {
+        let decision = async {
+            match event.kind {
+                EventKind::CreateContainer => self.at_create(event, deadline).await,
+                EventKind::PostCreateContainer => self.at_post_create(event, deadline).await,
+                _ => self.at_start(event, deadline).await,
+            }
+        };
         match event.kind {
-            EventKind::CreateContainer => self.at_create(event, deadline).await,
-            EventKind::PostCreateContainer => self.at_post_create(event, deadline).await,
-            EventKind::StartContainer => self.at_start(event, deadline).await,
+            EventKind::CreateContainer
+            | EventKind::PostCreateContainer
+            | EventKind::StartContainer => {
+                match tokio::time::timeout_at(deadline.at, decision).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => self.missed_deadline(event),
+                }
+            }
             EventKind::RemoveContainer => {
                 if let Some(container) = &event.container {
                     self.tracked(|t| t.remove(&container.id));

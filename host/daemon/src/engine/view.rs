@@ -1,7 +1,10 @@
 //! Assembling the [`ContainerView`] plugins see, from the NRI event, the image facts and (from
 //! PostCreateContainer on) the stored OCI spec.
 
+use std::collections::BTreeMap;
+
 use bulkhead_containerd::{ImageInfo, SpecFacts};
+use bulkhead_core::decision::{KNOWN_RLIMITS, Rlimit};
 use bulkhead_core::event::LifecycleEvent;
 use bulkhead_core::view::{
     CapabilitySets, ContainerView, DecisionPoint, HostNamespaces, ImageConfig, ImageView, Mount,
@@ -70,6 +73,77 @@ pub fn container_view(
         add_spec_facts(&mut view, spec, facts);
     }
     view
+}
+
+/// The limits a container gets for the rlimits its spec does not set. runc leaves those as the
+/// shim inherited them from containerd; bulkhead cannot read containerd's, so it takes its own,
+/// which on a node are the service manager's defaults and no higher than containerd's
+/// (containerd's unit raises its limits, bulkhead's does not). Judging against lower defaults
+/// only refuses more.
+pub fn runtime_rlimits() -> BTreeMap<String, Rlimit> {
+    use rustix::process::{Resource, getrlimit};
+    let resources = [
+        ("RLIMIT_AS", Resource::As),
+        ("RLIMIT_CORE", Resource::Core),
+        ("RLIMIT_CPU", Resource::Cpu),
+        ("RLIMIT_DATA", Resource::Data),
+        ("RLIMIT_FSIZE", Resource::Fsize),
+        ("RLIMIT_LOCKS", Resource::Locks),
+        ("RLIMIT_MEMLOCK", Resource::Memlock),
+        ("RLIMIT_MSGQUEUE", Resource::Msgqueue),
+        ("RLIMIT_NICE", Resource::Nice),
+        ("RLIMIT_NOFILE", Resource::Nofile),
+        ("RLIMIT_NPROC", Resource::Nproc),
+        ("RLIMIT_RSS", Resource::Rss),
+        ("RLIMIT_RTPRIO", Resource::Rtprio),
+        ("RLIMIT_RTTIME", Resource::Rttime),
+        ("RLIMIT_SIGPENDING", Resource::Sigpending),
+        ("RLIMIT_STACK", Resource::Stack),
+    ];
+    resources
+        .into_iter()
+        .filter(|(name, _)| KNOWN_RLIMITS.contains(name))
+        .map(|(name, resource)| {
+            let limit = getrlimit(resource);
+            let value = |v: Option<u64>| v.unwrap_or(u64::MAX);
+            (
+                name.to_string(),
+                Rlimit {
+                    kind: name.to_string(),
+                    soft: value(limit.current),
+                    hard: value(limit.maximum),
+                },
+            )
+        })
+        .collect()
+}
+
+/// The container's rlimits: what its spec sets, and `defaults` for the rest.
+pub fn effective_rlimits(
+    spec: &Spec,
+    defaults: &BTreeMap<String, Rlimit>,
+) -> BTreeMap<String, Rlimit> {
+    let mut limits = defaults.clone();
+    let set = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.rlimits().clone())
+        .unwrap_or_default();
+    for limit in set {
+        let kind = serde_json::to_value(limit.typ())
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        limits.insert(
+            kind.clone(),
+            Rlimit {
+                kind,
+                soft: limit.soft(),
+                hard: limit.hard(),
+            },
+        );
+    }
+    limits
 }
 
 fn image_view(as_written: &str, info: Option<&ImageInfo>) -> ImageView {
@@ -205,6 +279,24 @@ mod tests {
         assert_eq!(view.image.digest, None);
         assert_eq!(view.pod.namespace, "team");
         assert_eq!(view.process.args, ["sleep"]);
+    }
+
+    #[test]
+    fn the_specs_rlimits_override_the_defaults() {
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.2.0",
+            "process": {"user": {"uid": 0, "gid": 0}, "cwd": "/",
+                        "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 512}]}
+        }))
+        .unwrap();
+        let defaults = runtime_rlimits();
+        assert_eq!(defaults.len(), KNOWN_RLIMITS.len());
+        let limits = effective_rlimits(&spec, &defaults);
+        assert_eq!(
+            (limits["RLIMIT_NOFILE"].soft, limits["RLIMIT_NOFILE"].hard),
+            (512, 1024)
+        );
+        assert_eq!(limits["RLIMIT_MEMLOCK"], defaults["RLIMIT_MEMLOCK"]);
     }
 
     #[test]

@@ -5,7 +5,10 @@
 //! and disconnects a plugin that misses them, after which containers are created unchecked.
 //! The server takes the smaller, keeps a safety margin, and gives the handler a [`Deadline`]
 //! inside it. If the handler is still busy at the last moment the server answers by itself:
-//! with an error for events the runtime can refuse (fail closed), with OK otherwise.
+//! with an error for events the runtime can refuse (fail closed), with OK otherwise. The same
+//! holds for the server's own failures: a handler that panics, or an answer that cannot be
+//! encoded or sent, is replaced by a short fixed refusal where the runtime honours one — never
+//! by silence, which containerd punishes by disconnecting bulkhead and starting the container.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +27,8 @@ use super::ttrpc::Message;
 
 /// gRPC status code the server answers with when the handler missed its deadline.
 pub const CODE_DEADLINE_EXCEEDED: i32 = 4;
+/// gRPC status code of a refusal caused by bulkhead's own failure.
+pub const CODE_INTERNAL: i32 = 13;
 
 /// Smallest safety margin kept between the handler's deadline and the runtime's.
 const MIN_MARGIN: Duration = Duration::from_millis(50);
@@ -70,7 +75,11 @@ pub async fn serve<H: EventHandler>(
             let stream_id = message.stream_id;
             let response = answer(&service, &message, arrival).await;
             if let Err(error) = link.respond(stream_id, &response) {
-                tracing::warn!(%error, stream_id, "could not send a response to the runtime");
+                tracing::error!(%error, stream_id, "could not send a response to the runtime; sending a fixed one");
+                let fallback = fallback_response(&message);
+                if let Err(error) = link.respond(stream_id, &fallback) {
+                    tracing::error!(%error, stream_id, "could not send the fixed response either");
+                }
             }
         });
     }
@@ -78,7 +87,7 @@ pub async fn serve<H: EventHandler>(
 
 /// The response to one request message.
 pub async fn answer<H: EventHandler>(
-    service: &PluginService<H>,
+    service: &Arc<PluginService<H>>,
     message: &Message,
     arrival: Instant,
 ) -> Response {
@@ -106,38 +115,91 @@ pub async fn answer<H: EventHandler>(
     let deadline = Deadline {
         at: budget.decide_by,
     };
-    let work = service.dispatch(&request.method, &request.payload, deadline);
-    match tokio::time::timeout_at(budget.answer_by, work).await {
-        Ok(Ok(payload)) => Response {
+    // The handler runs in its own task so that a panic in it becomes an answer, not silence.
+    let work = tokio::spawn({
+        let service = service.clone();
+        let method = request.method.clone();
+        let payload = request.payload.clone();
+        async move { service.dispatch(&method, &payload, deadline).await }
+    });
+    let abort = work.abort_handle();
+    let response = match tokio::time::timeout_at(budget.answer_by, work).await {
+        Ok(Ok(Ok(payload))) => Response {
             status: None,
             payload,
         },
-        Ok(Err(RpcStatus { code, message })) => error_response(code, message),
-        Err(_) => missed_deadline(&request),
+        Ok(Ok(Err(RpcStatus { code, message }))) => error_response(code, message),
+        Ok(Err(join)) => {
+            tracing::error!(method = %request.method, error = %join, "the handler failed");
+            fixed_answer(
+                &request,
+                CODE_INTERNAL,
+                "bulkhead: internal error; refused (fail closed)",
+            )
+        }
+        Err(_) => {
+            abort.abort();
+            tracing::error!(
+                method = %request.method,
+                "no decision before the runtime's deadline; answering without one"
+            );
+            fixed_answer(
+                &request,
+                CODE_DEADLINE_EXCEEDED,
+                "bulkhead: no decision within the runtime's deadline; refused (fail closed)",
+            )
+        }
+    };
+    if response.encoded_len() > MAX_RESPONSE_BYTES {
+        tracing::error!(
+            method = %request.method,
+            bytes = response.encoded_len(),
+            "the answer is too large to send; answering with a fixed one"
+        );
+        return fixed_answer(
+            &request,
+            CODE_INTERNAL,
+            "bulkhead: answer too large; refused (fail closed)",
+        );
     }
+    response
 }
 
-fn missed_deadline(request: &Request) -> Response {
-    let refusable = match request.method.as_str() {
+/// Largest encoded response sent as is. ttrpc refuses messages over 4 MiB; bulkhead's own
+/// answers are a few KiB (reasons are cut to 1 KiB), so anything larger is a bug.
+const MAX_RESPONSE_BYTES: usize = 1 << 20;
+
+/// Whether the runtime honours an error answer to `request` (and so refuses the container).
+fn refusable(request: &Request) -> bool {
+    match request.method.as_str() {
         "CreateContainer" => true,
         "StateChange" => bulkhead_proto::nri::StateChangeEvent::decode(request.payload.as_slice())
             .ok()
             .and_then(|event| EventKind::from_nri_number(event.event))
             .is_some_and(EventKind::can_refuse),
         _ => false,
-    };
-    tracing::error!(
-        method = %request.method,
-        refused = refusable,
-        "no decision before the runtime's deadline; answering without one"
-    );
-    if refusable {
-        error_response(
-            CODE_DEADLINE_EXCEEDED,
-            "bulkhead: no decision within the runtime's deadline; refused (fail closed)".into(),
-        )
+    }
+}
+
+/// The answer when the handler produced none bulkhead can send: a refusal with `reason` where
+/// the runtime honours one, OK otherwise (an error there would only be logged by the runtime).
+fn fixed_answer(request: &Request, code: i32, reason: &str) -> Response {
+    if refusable(request) {
+        error_response(code, reason.into())
     } else {
         Response::default()
+    }
+}
+
+/// The fixed answer to a raw request message whose real answer could not be sent.
+fn fallback_response(message: &Message) -> Response {
+    match Request::decode(message.payload.clone()) {
+        Ok(request) => fixed_answer(
+            &request,
+            CODE_INTERNAL,
+            "bulkhead: answer could not be sent; refused (fail closed)",
+        ),
+        Err(_) => error_response(CODE_INVALID_ARGUMENT, "malformed ttrpc request".into()),
     }
 }
 

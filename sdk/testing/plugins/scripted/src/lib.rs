@@ -6,11 +6,17 @@
 //! `deny` (reason), `loop` (spin forever), `keep-only` / `drop` (capability names),
 //! `seccomp-errno` (syscalls denied with EPERM from an allow-by-default profile),
 //! `seccomp-allow-only` (syscalls allowed from an EPERM-by-default profile), `no-new-privileges`,
-//! `readonly-rootfs`, `env` and `annotations` (objects of strings).
+//! `readonly-rootfs`, `env` and `annotations` (objects of strings), `seccomp-allow-all` (an
+//! allow-everything profile), `mounts` (objects with `source`, `destination`, `type`,
+//! `options`), `rlimits` (objects with `kind`, `soft`, `hard`), `secrets` (objects with
+//! `secret`, `target`, `mode`), and `deny-bytes` (deny with a reason of that many bytes).
+//!
+//! Because it asks for whatever its config says, it doubles as the hostile third-party plugin
+//! of the grant tests: everything it asks for beyond its grants must be refused by the host.
 
 use bulkhead_sdk::{
-    Capability, Container, Decision, DecisionPoint, Plugin, PluginError, PluginInfo, SeccompAction,
-    SeccompBuilder,
+    Capability, Container, Decision, DecisionPoint, Mount, Plugin, PluginError, PluginInfo,
+    SeccompAction, SeccompBuilder,
 };
 use serde_json::Value;
 
@@ -61,6 +67,9 @@ pub fn decide(config: &Value) -> Result<Decision, PluginError> {
     if let Some(reason) = config["deny"].as_str() {
         return Ok(Decision::deny(reason));
     }
+    if let Some(bytes) = config["deny-bytes"].as_u64() {
+        return Ok(Decision::deny("x".repeat(bytes as usize)));
+    }
     let mut decision = Decision::allow();
     if config.get("keep-only").is_some() {
         decision = decision.keep_only_capabilities(capabilities(&config["keep-only"])?);
@@ -82,6 +91,31 @@ pub fn decide(config: &Value) -> Result<Decision, PluginError> {
             SeccompBuilder::new(SeccompAction::Errno)
                 .allow(allow_only)
                 .build(),
+        );
+    }
+    if config["seccomp-allow-all"].as_bool() == Some(true) {
+        decision = decision.seccomp(SeccompBuilder::new(SeccompAction::Allow).build());
+    }
+    for mount in config["mounts"].as_array().into_iter().flatten() {
+        decision = decision.mount(Mount {
+            destination: mount["destination"].as_str().unwrap_or_default().into(),
+            source: mount["source"].as_str().unwrap_or_default().into(),
+            fs_type: mount["type"].as_str().unwrap_or("bind").into(),
+            options: strings(&mount["options"]),
+        });
+    }
+    for limit in config["rlimits"].as_array().into_iter().flatten() {
+        decision = decision.rlimit(
+            limit["kind"].as_str().unwrap_or_default(),
+            limit["soft"].as_u64().unwrap_or_default(),
+            limit["hard"].as_u64().unwrap_or_default(),
+        );
+    }
+    for secret in config["secrets"].as_array().into_iter().flatten() {
+        decision = decision.mount_secret(
+            secret["secret"].as_str().unwrap_or_default(),
+            secret["target"].as_str().unwrap_or_default(),
+            secret["mode"].as_u64().unwrap_or(0o400) as u32,
         );
     }
     if config["no-new-privileges"].as_bool() == Some(true) {
@@ -138,6 +172,20 @@ mod tests {
     #[test]
     fn unknown_capability_is_a_config_error() {
         assert!(decide(&json!({"drop": ["CAP_NOPE"]})).is_err());
+    }
+
+    #[test]
+    fn hostile_requests_come_out_as_asked() {
+        let decision = decide(&json!({
+            "mounts": [{"source": "/", "destination": "/host", "options": ["rbind", "rw"]}],
+            "rlimits": [{"kind": "RLIMIT_NOFILE", "soft": 1, "hard": 2}],
+            "secrets": [{"secret": "token", "target": "/run/token", "mode": 292}],
+            "seccomp-allow-all": true
+        }))
+        .unwrap();
+        assert_eq!(decision.mutations.len(), 4);
+        let long = decide(&json!({"deny-bytes": 10})).unwrap();
+        assert_eq!(long.deny_reason(), Some("xxxxxxxxxx"));
     }
 
     #[test]
