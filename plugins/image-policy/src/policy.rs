@@ -19,13 +19,15 @@ pub const NAME: &str = "image-policy";
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Config {
-    /// Registry hosts images may come from (exact match, e.g. `registry.k8s.io`). Empty: any.
+    /// Registry hosts images may come from (e.g. `registry.k8s.io`), compared after
+    /// [`normalize_registry`]. Empty: any.
     pub allowed_registries: Vec<String>,
-    /// Registry hosts images may not come from (exact match).
+    /// Registry hosts images may not come from, compared after [`normalize_registry`].
     pub denied_registries: Vec<String>,
-    /// Glob patterns on `registry/repository` images must match one of. Empty: any.
+    /// Glob patterns on `registry/repository` images must match one of; the registry part is
+    /// normalized like the registry lists. Empty: any.
     pub allowed_repositories: Vec<String>,
-    /// Glob patterns on `registry/repository` that are refused.
+    /// Glob patterns on `registry/repository` that are refused (registry part normalized).
     pub denied_repositories: Vec<String>,
     /// Refuse images tagged `latest` (written or implied) unless pinned by digest.
     pub deny_latest: bool,
@@ -40,14 +42,35 @@ pub struct Config {
 }
 
 impl Config {
-    /// Parses and validates the operator's config (JSON, as the daemon passes the TOML table).
-    /// Empty text is the default config.
+    /// Parses, validates and normalizes the operator's config (JSON, as the daemon passes the
+    /// TOML table). Empty text is the default config. Registry entries come back in their
+    /// [`normalize_registry`] form, so `INDEX.docker.io` in the config denies `docker.io` images.
     pub fn from_json(text: &str) -> Result<Config, PluginError> {
-        let config: Config = parse_config(NAME, text)?;
+        let mut config: Config = parse_config(NAME, text)?;
         config
             .validate()
             .map_err(|reason| PluginError::InvalidConfig(format!("{NAME}: {reason}")))?;
+        config.normalize();
         Ok(config)
+    }
+
+    /// Rewrites the registry lists and the registry part of the repository patterns into their
+    /// canonical form, so that matching at check time is a plain comparison of canonical forms.
+    pub fn normalize(&mut self) {
+        for host in self
+            .allowed_registries
+            .iter_mut()
+            .chain(self.denied_registries.iter_mut())
+        {
+            *host = normalize_registry(host);
+        }
+        for pattern in self
+            .allowed_repositories
+            .iter_mut()
+            .chain(self.denied_repositories.iter_mut())
+        {
+            *pattern = normalize_pattern(pattern);
+        }
     }
 
     /// Checks what the types cannot, naming the key at fault.
@@ -89,6 +112,31 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+/// The canonical form of a registry host, so that spellings of one registry cannot slip past a
+/// list: the host is lower-cased (DNS names are case-insensitive), the default HTTPS port `:443`
+/// is dropped, and Docker Hub's aliases `index.docker.io` and `registry-1.docker.io` become
+/// `docker.io`. Any other port stays (`localhost:5000` is its own registry).
+pub fn normalize_registry(host: &str) -> String {
+    let lower = host.to_ascii_lowercase();
+    let bare = lower.strip_suffix(":443").unwrap_or(&lower);
+    match bare {
+        "index.docker.io" | "registry-1.docker.io" => "docker.io".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// A repository pattern with its registry part (before the first `/`) in
+/// [`normalize_registry`] form. A registry part containing `*` is left as written, since a glob
+/// is not a host.
+fn normalize_pattern(pattern: &str) -> String {
+    match pattern.split_once('/') {
+        Some((registry, rest)) if !registry.contains('*') => {
+            format!("{}/{rest}", normalize_registry(registry))
+        }
+        _ => pattern.to_string(),
     }
 }
 
@@ -146,38 +194,37 @@ type Denial = (&'static str, String);
 /// The create-time rules.
 fn check_image(container: &Container, config: &Config) -> Option<Denial> {
     let image = &container.image;
-    let registry = image.registry.as_str();
-    if config.denied_registries.iter().any(|r| r == registry) {
+    // Both sides are compared in canonical form: the image's registry here, the config's entries
+    // also here (already canonical after `from_json`; normalizing again keeps a `Config` built
+    // in code just as safe).
+    let registry = normalize_registry(&image.registry);
+    let registry = registry.as_str();
+    let listed = |hosts: &[String]| hosts.iter().any(|r| normalize_registry(r) == registry);
+    if listed(&config.denied_registries) {
         return Some((
             "denied-registries",
             format!("registry {registry:?} is denied"),
         ));
     }
-    if !config.allowed_registries.is_empty()
-        && !config.allowed_registries.iter().any(|r| r == registry)
-    {
+    if !config.allowed_registries.is_empty() && !listed(&config.allowed_registries) {
         return Some((
             "allowed-registries",
             format!("registry {registry:?} is not allowed"),
         ));
     }
     let repository = format!("{registry}/{}", image.repository);
-    if config
-        .denied_repositories
-        .iter()
-        .any(|p| glob_match(p, &repository))
-    {
+    let matches = |patterns: &[String]| {
+        patterns
+            .iter()
+            .any(|p| glob_match(&normalize_pattern(p), &repository))
+    };
+    if matches(&config.denied_repositories) {
         return Some((
             "denied-repositories",
             format!("repository {repository:?} is denied"),
         ));
     }
-    if !config.allowed_repositories.is_empty()
-        && !config
-            .allowed_repositories
-            .iter()
-            .any(|p| glob_match(p, &repository))
-    {
+    if !config.allowed_repositories.is_empty() && !matches(&config.allowed_repositories) {
         return Some((
             "allowed-repositories",
             format!("repository {repository:?} is not allowed"),
@@ -498,6 +545,76 @@ mod tests {
         let mut c = busybox();
         c.event = DecisionPoint::PostCreateContainer;
         assert!(judge(&c, &cfg).is_allow());
+    }
+
+    #[test]
+    fn registry_normalization() {
+        for (written, canonical) in [
+            ("docker.io", "docker.io"),
+            ("INDEX.DOCKER.IO", "docker.io"),
+            ("index.docker.io:443", "docker.io"),
+            ("registry-1.docker.io", "docker.io"),
+            ("Quay.IO:443", "quay.io"),
+            ("localhost:5000", "localhost:5000"),
+            ("ghcr.io:4443", "ghcr.io:4443"),
+        ] {
+            assert_eq!(normalize_registry(written), canonical, "{written}");
+        }
+    }
+
+    #[test]
+    fn denied_registries_see_through_docker_hub_aliases_and_case() {
+        let cfg = config(r#"{"denied-registries": ["docker.io"]}"#);
+        let c = container(
+            "INDEX.DOCKER.IO/library/busybox",
+            "INDEX.DOCKER.IO",
+            "library/busybox",
+            Some("latest"),
+        );
+        assert!(
+            reason(&c, &cfg)
+                .ends_with(r#"registry "docker.io" is denied (rule denied-registries)"#),
+            "{}",
+            reason(&c, &cfg)
+        );
+    }
+
+    #[test]
+    fn denied_registries_see_through_default_port() {
+        let cfg = config(r#"{"denied-registries": ["quay.io"]}"#);
+        let c = container("quay.io:443/x", "quay.io:443", "x", Some("latest"));
+        assert!(reason(&c, &cfg).ends_with("(rule denied-registries)"));
+        // Another port is another registry.
+        let other = container("quay.io:8443/x", "quay.io:8443", "x", Some("latest"));
+        assert!(judge(&other, &cfg).is_allow());
+    }
+
+    #[test]
+    fn configured_registries_are_normalized() {
+        let cfg = config(
+            r#"{"denied-registries": ["Registry-1.Docker.IO:443"], "allowed-registries": ["QUAY.io"]}"#,
+        );
+        assert_eq!(cfg.denied_registries, ["docker.io"]);
+        assert_eq!(cfg.allowed_registries, ["quay.io"]);
+        assert!(reason(&busybox(), &cfg).ends_with("(rule denied-registries)"));
+        let quay = container("quay.io:443/x/y:1", "quay.io:443", "x/y", Some("1"));
+        assert!(judge(&quay, &cfg).is_allow());
+    }
+
+    #[test]
+    fn repository_patterns_normalize_their_registry() {
+        let cfg = config(r#"{"denied-repositories": ["INDEX.docker.io/library/*"]}"#);
+        assert_eq!(cfg.denied_repositories, ["docker.io/library/*"]);
+        let c = container(
+            "index.docker.io:443/library/busybox",
+            "index.docker.io:443",
+            "library/busybox",
+            Some("1"),
+        );
+        assert!(reason(&c, &cfg).ends_with("(rule denied-repositories)"));
+        // A glob in the registry part is left alone.
+        let glob = config(r#"{"allowed-repositories": ["*.Example.com/app"]}"#);
+        assert_eq!(glob.allowed_repositories, ["*.Example.com/app"]);
     }
 
     #[test]
