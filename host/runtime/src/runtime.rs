@@ -16,7 +16,9 @@ use crate::host::CallState;
 /// Process-wide sandbox settings. Per-plugin settings live in [`crate::PluginLimits`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuntimeOptions {
-    /// Where compiled artifacts are cached; `None` compiles every load.
+    /// Where compiled artifacts are cached; `None` compiles every load. Created `0700` if
+    /// missing; refused if it is a symlink, owned by another uid, or group/world-writable,
+    /// because its files are loaded as native code.
     pub cache_dir: Option<PathBuf>,
     /// How many plugin instances may be alive at once, across all plugins. Each call holds one
     /// instance for its duration, so this bounds concurrent calls; the pool is sized from it.
@@ -100,8 +102,9 @@ impl Runtime {
         .map_err(|e| setup(format!("linking host imports: {e:#}")))?;
         let cache = match &options.cache_dir {
             Some(dir) => Some(
+                // The error already starts with the directory's path.
                 ArtifactCache::new(dir.clone(), &engine)
-                    .map_err(|e| setup(format!("cache directory {}: {e}", dir.display())))?,
+                    .map_err(|e| setup(format!("cache directory {e}")))?,
             ),
             None => None,
         };
