@@ -23,6 +23,15 @@ pub enum Error {
         /// The key file.
         path: PathBuf,
     },
+    /// The key file is not owned by root: its owner could read or replace the key, so a
+    /// non-root user could forge markers. Refused whatever its mode.
+    #[error("guard key {path} is owned by uid {uid}, not root (chown root:root)")]
+    KeyOwner {
+        /// The key file.
+        path: PathBuf,
+        /// The uid that owns it.
+        uid: u32,
+    },
     /// The key file grants group or others any access: the key may already be known to a
     /// non-root user, so it is refused rather than trusted.
     #[error(

@@ -47,40 +47,38 @@ impl GuardKey {
 
     /// Reads the key file at `path`.
     ///
-    /// Refuses a file that is not regular, that grants group or others any permission (the key
-    /// may have leaked, and a marker is only worth as much as the key's secrecy), or that does
-    /// not hold exactly [`KEY_LEN`] bytes. The checks run on the opened file, not the path, so a
-    /// file swapped between check and read is still caught.
+    /// Refuses a file that is not regular, that is not owned by root (its owner could read or
+    /// replace the key), that grants group or others any permission (the key may have leaked,
+    /// and a marker is only worth as much as the key's secrecy), or that does not hold exactly
+    /// [`KEY_LEN`] bytes. The checks run on the opened file, not the path, so a file swapped
+    /// between check and read is still caught.
     ///
     /// # Errors
-    /// [`Error::KeyRead`], [`Error::KeyNotAFile`], [`Error::KeyPermissions`],
-    /// [`Error::KeyLength`].
+    /// [`Error::KeyRead`], [`Error::KeyNotAFile`], [`Error::KeyOwner`],
+    /// [`Error::KeyPermissions`], [`Error::KeyLength`].
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
+        Self::load_owned_by(path.as_ref(), ROOT_UID)
+    }
+
+    /// [`GuardKey::load`] with the required owner as a parameter, so the rest of the loading
+    /// path is testable by a non-root user. Production code always passes [`ROOT_UID`].
+    fn load_owned_by(path: &Path, owner: u32) -> Result<Self> {
         let read = |source| Error::KeyRead {
             path: path.to_owned(),
             source,
         };
         let mut file = File::open(path).map_err(read)?;
         let meta = file.metadata().map_err(read)?;
-        if !meta.is_file() {
-            return Err(Error::KeyNotAFile {
-                path: path.to_owned(),
-            });
-        }
-        let mode = meta.mode() & 0o7777;
-        if mode & 0o077 != 0 {
-            return Err(Error::KeyPermissions {
-                path: path.to_owned(),
-                mode,
-            });
-        }
-        if meta.len() != KEY_LEN as u64 {
-            return Err(Error::KeyLength {
-                path: path.to_owned(),
+        check_key_metadata(
+            path,
+            &KeyMetadata {
+                is_file: meta.is_file(),
+                uid: meta.uid(),
+                mode: meta.mode(),
                 len: meta.len(),
-            });
-        }
+            },
+            owner,
+        )?;
         // Read one byte more than needed: a file that grew after fstat is still refused.
         let mut buf = [0u8; KEY_LEN + 1];
         let mut len = 0;
@@ -185,6 +183,53 @@ impl GuardKey {
     fn mac(&self) -> HmacSha256 {
         HmacSha256::new_from_slice(&self.bytes).expect("HMAC accepts keys of any length")
     }
+}
+
+/// The uid a key file must belong to: only root may be able to read or replace the key.
+pub const ROOT_UID: u32 = 0;
+
+/// What [`check_key_metadata`] looks at, taken from `fstat` of the opened key file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyMetadata {
+    /// Whether it is a regular file.
+    pub is_file: bool,
+    /// The owning uid.
+    pub uid: u32,
+    /// `st_mode` (type bits are ignored).
+    pub mode: u32,
+    /// Size in bytes.
+    pub len: u64,
+}
+
+/// The rules a key file must pass before its bytes are trusted, as a pure function of its
+/// metadata so each rule is unit-testable with plain values (no root, no chown):
+/// a regular file, owned by `owner` (root in production), no access for group or others, and
+/// exactly [`KEY_LEN`] bytes. Checked in that order; the error names `path`.
+///
+/// # Errors
+/// [`Error::KeyNotAFile`], [`Error::KeyOwner`], [`Error::KeyPermissions`], [`Error::KeyLength`].
+pub fn check_key_metadata(path: &Path, meta: &KeyMetadata, owner: u32) -> Result<()> {
+    let path = path.to_owned();
+    if !meta.is_file {
+        return Err(Error::KeyNotAFile { path });
+    }
+    if meta.uid != owner {
+        return Err(Error::KeyOwner {
+            path,
+            uid: meta.uid,
+        });
+    }
+    let mode = meta.mode & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(Error::KeyPermissions { path, mode });
+    }
+    if meta.len != KEY_LEN as u64 {
+        return Err(Error::KeyLength {
+            path,
+            len: meta.len,
+        });
+    }
+    Ok(())
 }
 
 /// The marker bulkhead writes for `container_id`: lowercase hex HMAC-SHA256 of the id.
@@ -320,6 +365,105 @@ mod tests {
     fn debug_redacts_the_key() {
         let text = format!("{:?}", key(0xab));
         assert_eq!(text, "GuardKey(<redacted>)");
+    }
+
+    fn private_root_key() -> KeyMetadata {
+        KeyMetadata {
+            is_file: true,
+            uid: ROOT_UID,
+            mode: 0o100600,
+            len: KEY_LEN as u64,
+        }
+    }
+
+    #[test]
+    fn key_metadata_of_a_private_root_file_passes() {
+        let path = Path::new("/etc/bulkhead/guard.key");
+        check_key_metadata(path, &private_root_key(), ROOT_UID).unwrap();
+        let read_only = KeyMetadata {
+            mode: 0o100400,
+            ..private_root_key()
+        };
+        check_key_metadata(path, &read_only, ROOT_UID).unwrap();
+    }
+
+    #[test]
+    fn key_metadata_not_owned_by_root_is_refused() {
+        let path = Path::new("/etc/bulkhead/guard.key");
+        for uid in [1, 1000, 65534] {
+            let meta = KeyMetadata {
+                uid,
+                ..private_root_key()
+            };
+            let error = check_key_metadata(path, &meta, ROOT_UID).unwrap_err();
+            assert!(
+                matches!(error, Error::KeyOwner { uid: u, .. } if u == uid),
+                "{uid}: {error}"
+            );
+            let text = error.to_string();
+            assert!(text.contains("/etc/bulkhead/guard.key"), "{text}");
+            assert!(text.contains(&format!("uid {uid}")), "{text}");
+        }
+    }
+
+    #[test]
+    fn key_metadata_rules_in_order() {
+        let path = Path::new("k");
+        let check = |meta: KeyMetadata| check_key_metadata(path, &meta, ROOT_UID).unwrap_err();
+        let base = private_root_key();
+        // Every rule broken at once: the file type is reported first, then the owner.
+        let all_bad = KeyMetadata {
+            is_file: false,
+            uid: 1000,
+            mode: 0o644,
+            len: 1,
+        };
+        assert!(matches!(check(all_bad), Error::KeyNotAFile { .. }));
+        let owner_and_mode = KeyMetadata {
+            uid: 1000,
+            mode: 0o100644,
+            ..base
+        };
+        assert!(matches!(check(owner_and_mode), Error::KeyOwner { .. }));
+        let mode = KeyMetadata {
+            mode: 0o100640,
+            ..base
+        };
+        assert!(matches!(
+            check(mode),
+            Error::KeyPermissions { mode: 0o640, .. }
+        ));
+        let len = KeyMetadata { len: 31, ..base };
+        assert!(matches!(check(len), Error::KeyLength { len: 31, .. }));
+    }
+
+    #[test]
+    fn load_refuses_a_key_file_not_owned_by_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_key(dir.path(), &[9; KEY_LEN], 0o600);
+        let uid = fs::metadata(&path).unwrap().uid();
+        // The real owner passes when it is the owner required ...
+        GuardKey::load_owned_by(&path, uid).unwrap();
+        // ... and is refused when another one is.
+        let error = GuardKey::load_owned_by(&path, uid.wrapping_add(1)).unwrap_err();
+        assert!(matches!(error, Error::KeyOwner { .. }), "{error}");
+        // `load` itself requires root: give the file away (needs root to chown).
+        if running_as_root(&path) {
+            std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
+            let error = GuardKey::load(&path).unwrap_err();
+            assert!(
+                matches!(error, Error::KeyOwner { uid: 65534, .. }),
+                "{error}"
+            );
+        } else {
+            println!("not root: skipping the chown part of this test");
+        }
+    }
+
+    /// Whether this test runs as root, judged by the owner of a file it just created (the crate
+    /// has no syscall dependency to ask directly).
+    fn running_as_root(created: &Path) -> bool {
+        fs::metadata(created).unwrap().uid() == ROOT_UID
     }
 
     #[test]
