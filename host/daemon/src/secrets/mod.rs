@@ -69,8 +69,9 @@ pub struct SecretStore {
 }
 
 impl SecretStore {
-    /// Prepares the runtime directory: created with mode 0700 and backed by a private tmpfs (so
-    /// secrets never reach a disk), mounted there unless it already is one.
+    /// Prepares the runtime directory: created with mode 0700 and backed by bulkhead's own
+    /// size-capped tmpfs (so secrets never reach a disk nor fill a shared `/run`), mounted there
+    /// even under another tmpfs, unless a previous run's bulkhead tmpfs is still mounted on it.
     pub fn open(config: &SecretsConfig) -> Result<SecretStore, SecretError> {
         let io = |action, source| SecretError::Io {
             name: "-".into(),
