@@ -4,8 +4,9 @@
 //! container (readable from PostCreateContainer on).
 
 use std::collections::BTreeSet;
+use std::path::{Component, Path};
 
-use oci_spec::runtime::{LinuxCapabilities, LinuxDeviceType, LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxCapabilities, LinuxDeviceType, LinuxNamespaceType, Mount, Spec};
 
 use super::harden::CapabilitySet;
 
@@ -61,7 +62,8 @@ pub struct CapabilitySets {
 pub struct Privileged {
     /// `CAP_SYS_ADMIN` is in the bounding set (privileged containers get every capability).
     pub sys_admin: bool,
-    /// `/sys` is mounted without `ro` — only privileged containers get a writable sysfs.
+    /// A writable sysfs is mounted at `/sys` — only privileged containers get one. See
+    /// [`writable_sysfs`] for the exact rule, which errs toward "writable".
     pub sysfs_writable: bool,
     /// The device cgroup allows every device (`allow: true, access: rwm`, no type or numbers).
     pub all_devices_allowed: bool,
@@ -144,15 +146,10 @@ pub fn facts_in_pod(spec: &Spec, sandbox: Option<&Spec>) -> SpecFacts {
         l.masked_paths().as_ref().is_none_or(Vec::is_empty)
             && l.readonly_paths().as_ref().is_none_or(Vec::is_empty)
     });
-    let sysfs_writable = spec.mounts().as_ref().is_some_and(|mounts| {
-        mounts.iter().any(|m| {
-            m.destination().as_os_str() == "/sys"
-                && !m
-                    .options()
-                    .as_ref()
-                    .is_some_and(|o| o.iter().any(|o| o == "ro"))
-        })
-    });
+    let sysfs_writable = spec
+        .mounts()
+        .as_ref()
+        .is_some_and(|mounts| writable_sysfs(mounts));
     let privilege = Privileged {
         sys_admin: capabilities.bounding.iter().any(|c| c == "CAP_SYS_ADMIN"),
         sysfs_writable,
@@ -180,6 +177,79 @@ pub fn facts_in_pod(spec: &Spec, sandbox: Option<&Spec>) -> SpecFacts {
         apparmor_profile: process.and_then(|p| p.apparmor_profile().clone()),
         capabilities,
     }
+}
+
+/// Whether any mount at `/sys` gives the container a writable sysfs: a `sysfs` mount, or a bind
+/// of the host's `/sys` (or a path under it), that is not read-only.
+///
+/// The rule is written to err toward "privileged", since a missed privileged container is the
+/// dangerous mistake:
+/// - *Any* such mount counts, not only the last one at `/sys` (the one the process sees): a
+///   privileged container with a read-only bind stacked over its writable sysfs still has that
+///   sysfs underneath, and with `CAP_SYS_ADMIN` it can unmount the cover. So a cover never
+///   makes a container look unprivileged.
+/// - A bind of some other directory at `/sys` (a CRI volume) is a plain directory, not a sysfs,
+///   and does not count, writable or not: a pod cannot look privileged, or hide that it is not,
+///   by mounting a volume there.
+/// - The destination is compared after lexical cleaning (`/sys/`, `//sys`, `/./sys`, `sys` are
+///   `/sys`), as the runtime resolves it.
+/// - `ro`/`rw` are read like the runtime reads them, the last one wins (`["ro", "rw"]` is
+///   writable); `rro` (recursive read-only) also makes the mount read-only.
+fn writable_sysfs(mounts: &[Mount]) -> bool {
+    mounts.iter().any(|m| {
+        let options = m.options().as_deref().unwrap_or_default();
+        if !is_sys(m.destination()) || read_only(options) {
+            return false;
+        }
+        let bind = m.typ().as_deref() == Some("bind")
+            || options.iter().any(|o| o == "bind" || o == "rbind");
+        match m.typ().as_deref() {
+            Some("sysfs") => true,
+            _ => bind && m.source().as_deref().is_some_and(under_sys),
+        }
+    })
+}
+
+/// `path` lexically cleaned (`.`, `..`, repeated and trailing `/` resolved), as its normal
+/// components; a relative path counts from `/`, as a mount destination in the rootfs does.
+fn clean(path: &Path) -> Vec<&std::ffi::OsStr> {
+    let mut parts = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(part) => parts.push(part),
+            Component::ParentDir => {
+                parts.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    parts
+}
+
+/// Whether a mount destination is `/sys`.
+fn is_sys(destination: &Path) -> bool {
+    clean(destination) == ["sys"]
+}
+
+/// Whether a bind source is the host's `/sys` or inside it.
+fn under_sys(source: &Path) -> bool {
+    source.is_absolute() && clean(source).first().is_some_and(|first| *first == "sys")
+}
+
+/// Whether mount options leave the mount read-only: the last of `ro`/`rw` is `ro`, or the last
+/// of `rro`/`rrw` is `rro`.
+fn read_only(options: &[String]) -> bool {
+    let (mut ro, mut rro) = (false, false);
+    for option in options {
+        match option.as_str() {
+            "ro" => ro = true,
+            "rw" => ro = false,
+            "rro" => rro = true,
+            "rrw" => rro = false,
+            _ => {}
+        }
+    }
+    ro || rro
 }
 
 fn capability_sets(caps: &LinuxCapabilities) -> CapabilitySets {
@@ -322,6 +392,96 @@ mod tests {
         let f = facts(&spec(&only_cap));
         assert!(f.privilege.sys_admin && !f.privileged);
         assert!(!f.privilege.all_devices_allowed && !f.privilege.proc_unmasked);
+    }
+
+    /// What CRI writes for `privileged: true`: every capability and a writable sysfs.
+    fn privileged_spec() -> String {
+        CRI_SPEC
+            .replace(r#""CAP_KILL"]"#, r#""CAP_KILL", "CAP_SYS_ADMIN"]"#)
+            .replace(
+                r#""options": ["nosuid", "ro"]"#,
+                r#""options": ["nosuid", "rw"]"#,
+            )
+    }
+
+    /// `json` with `mount` (a JSON object) appended to its mounts, after the sysfs one.
+    fn with_mount(json: &str, mount: &str) -> Spec {
+        let anchor = r#""options": ["nosuid", "#;
+        let at = json.find(anchor).unwrap();
+        let end = at + json[at..].find('}').unwrap() + 1;
+        spec(&format!("{}, {mount}{}", &json[..end], &json[end..]))
+    }
+
+    #[test]
+    fn readonly_bind_over_a_writable_sysfs_is_still_privileged() {
+        let covered = with_mount(
+            &privileged_spec(),
+            r#"{"destination": "/sys", "type": "bind", "source": "/srv/empty", "options": ["rbind", "ro"]}"#,
+        );
+        assert_eq!(covered.mounts().as_ref().unwrap().len(), 3);
+        let f = facts(&covered);
+        assert!(f.privilege.sysfs_writable && f.privileged);
+    }
+
+    #[test]
+    fn a_volume_at_sys_is_not_a_writable_sysfs() {
+        // CAP_SYS_ADMIN added, CRI's read-only sysfs, and a writable volume mounted over /sys.
+        let only_cap = CRI_SPEC.replace(r#""CAP_KILL"]"#, r#""CAP_KILL", "CAP_SYS_ADMIN"]"#);
+        for options in [r#"["rbind", "rw"]"#, r#"["rbind"]"#, r#"["rbind", "ro"]"#] {
+            let volume = with_mount(
+                &only_cap,
+                &format!(
+                    r#"{{"destination": "/sys", "type": "bind", "source": "/var/lib/kubelet/pods/x", "options": {options}}}"#
+                ),
+            );
+            let f = facts(&volume);
+            assert!(!f.privilege.sysfs_writable && !f.privileged, "{options}");
+        }
+        // But a writable bind of the host's own /sys is a writable sysfs.
+        let host_sys = with_mount(
+            &only_cap,
+            r#"{"destination": "/sys", "type": "bind", "source": "/sys", "options": ["rbind", "rw"]}"#,
+        );
+        assert!(facts(&host_sys).privileged);
+        let host_sys_untyped = with_mount(
+            &only_cap,
+            r#"{"destination": "/sys/", "source": "/sys/./", "options": ["rbind"]}"#,
+        );
+        assert!(facts(&host_sys_untyped).privileged);
+    }
+
+    #[test]
+    fn sys_destination_is_compared_cleaned() {
+        for destination in ["/sys/", "//sys", "/./sys", "/proc/../sys", "sys"] {
+            let s = privileged_spec().replace(
+                r#""destination": "/sys""#,
+                &format!(r#""destination": "{destination}""#),
+            );
+            assert!(facts(&spec(&s)).privileged, "{destination}");
+        }
+        let s = privileged_spec().replace(r#""destination": "/sys""#, r#""destination": "/sys/x""#);
+        assert!(!facts(&spec(&s)).privileged);
+    }
+
+    #[test]
+    fn last_of_ro_and_rw_wins() {
+        for (options, writable) in [
+            (r#"["ro", "rw"]"#, true),
+            (r#"["rw", "ro"]"#, false),
+            (r#"["rw", "rro"]"#, false),
+            (r#"["rro", "rrw"]"#, true),
+            (r#"["nosuid"]"#, true),
+        ] {
+            let s = privileged_spec().replace(
+                r#""options": ["nosuid", "rw"]"#,
+                &format!(r#""options": {options}"#),
+            );
+            assert_eq!(
+                facts(&spec(&s)).privilege.sysfs_writable,
+                writable,
+                "{options}"
+            );
+        }
     }
 
     #[test]
