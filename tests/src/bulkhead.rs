@@ -99,6 +99,14 @@ impl Testbed {
     }
 }
 
+/// A `[[plugins]]` entry for the plugin component at `path` (in tests, usually the scripted
+/// plugin, which answers whatever its config says): `settings` are bulkhead's plain keys for
+/// the entry (mode, failure policy), `config` the plugin's own TOML. Append a
+/// `[plugins.grants]` table to the result to grant it something.
+pub fn plugin_entry(path: &str, settings: &str, config: &str) -> String {
+    format!("[[plugins]]\npath = {path:?}\n{settings}\n[plugins.config]\n{config}\n")
+}
+
 /// One JSON log line of bulkhead, parsed.
 pub fn log_records(log: &str) -> Vec<serde_json::Value> {
     log.lines()

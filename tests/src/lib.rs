@@ -32,7 +32,7 @@ mod cri;
 mod process;
 mod testbed;
 
-pub use bulkhead::{bulkhead_binary, events_for_container, log_records};
+pub use bulkhead::{bulkhead_binary, events_for_container, log_records, plugin_entry};
 pub use cri::{ContainerSpec, Pod};
 pub use process::Process;
 pub use testbed::{Testbed, mounts_under, state_dir};

@@ -170,7 +170,7 @@ async fn granted_secrets_are_mounted_read_only_and_removed_with_the_container() 
     let testbed = Testbed::start().await?;
     std::fs::create_dir_all(testbed.secrets_dir())?;
     std::fs::write(testbed.secrets_dir().join("db-password"), VALUE)?;
-    let config = "[[plugins]]\nbuiltin = \"secrets\"\n[plugins.config]\ngrants = [{ namespaces = [\"team-a\"], secrets = [\"db-password\"] }]\n";
+    let config = "[[plugins]]\nbuiltin = \"secrets\"\n[plugins.config]\ngrants = [{ namespaces = [\"team-a\"], secrets = [\"db-password\"] }]\n\n[[secrets.grants]]\nplugins = [\"secrets\"]\nnamespaces = [\"team-a\"]\nsecrets = [\"db-password\"]\n";
     let bulkhead = testbed
         .start_bulkhead(testbed.bulkhead_command_with_config(config)?, "bulkhead")
         .await?;

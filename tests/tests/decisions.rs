@@ -12,10 +12,7 @@ use tonic::Code;
 
 /// A `[[plugins]]` entry for the scripted plugin: `settings` are bulkhead's, `config` the plugin's.
 fn scripted(settings: &str, config: &str) -> String {
-    format!(
-        "[[plugins]]\npath = {:?}\n{settings}\n[plugins.config]\n{config}\n",
-        bulkhead_test_plugins::SCRIPTED
-    )
+    bulkhead_e2e::plugin_entry(bulkhead_test_plugins::SCRIPTED, settings, config)
 }
 
 fn sleeper(name: &str) -> ContainerSpec {
@@ -143,7 +140,7 @@ seccomp-errno = ["mkdir", "mkdirat"]
 no-new-privileges = true
 env = { BULKHEAD_GREETING = "hardened" }
 annotations = { "example.com/checked-by" = "hardener" }"#,
-    );
+    ) + "[plugins.grants]\nenv = [\"BULKHEAD_GREETING\"]\nannotations = [\"example.com/\"]\n";
     let (_bulkhead, pod) = start_with(&testbed, &config).await?;
     let id = testbed.run_container(&pod, sleeper("hard")).await?;
 

@@ -31,6 +31,12 @@ exempt-namespaces = ["kube-system"]
 builtin = "secrets"
 [plugins.config]
 grants = [{ namespaces = ["demo"], secrets = ["api-token"] }]
+
+# The host's own grant: the secrets plugin may mount api-token into namespace demo.
+[[secrets.grants]]
+plugins = ["secrets"]
+namespaces = ["demo"]
+secrets = ["api-token"]
 "#;
 
 fn sleeper(name: &str, image: &str) -> ContainerSpec {

@@ -74,10 +74,13 @@ pub struct Privileged {
 }
 
 impl Privileged {
-    /// The decision: every capability *and* a writable sysfs. Either alone is possible without
-    /// `privileged: true` (added capabilities; a sysfs mount), together they are what CRI does.
+    /// The decision: `CAP_SYS_ADMIN` *and* either a writable sysfs or every device allowed.
+    /// Each alone is possible without `privileged: true` (added capabilities; a sysfs mount);
+    /// together they are what CRI does. Either second sign suffices because a pod can take one
+    /// away without becoming less privileged: a volume at `/sys` makes containerd drop its
+    /// sysfs mount, but a process holding `CAP_SYS_ADMIN` and every device mounts one itself.
     fn decide(&self) -> bool {
-        self.sys_admin && self.sysfs_writable
+        self.sys_admin && (self.sysfs_writable || self.all_devices_allowed)
     }
 }
 
@@ -448,6 +451,25 @@ mod tests {
             r#"{"destination": "/sys/", "source": "/sys/./", "options": ["rbind"]}"#,
         );
         assert!(facts(&host_sys_untyped).privileged);
+    }
+
+    #[test]
+    fn a_privileged_container_whose_sysfs_a_volume_replaced_is_still_privileged() {
+        // containerd drops its own sysfs mount when a CRI volume targets /sys; the container
+        // keeps CAP_SYS_ADMIN and every device, enough to mount a sysfs itself.
+        let replaced = CRI_SPEC
+            .replace(r#""CAP_KILL"]"#, r#""CAP_KILL", "CAP_SYS_ADMIN"]"#)
+            .replace(
+                r#""type": "sysfs", "source": "sysfs""#,
+                r#""type": "bind", "source": "/srv/empty""#,
+            )
+            .replace(
+                r#""maskedPaths": ["/proc/kcore"], "readonlyPaths": ["/proc/sys"]"#,
+                r#""resources": {"devices": [{"allow": true, "access": "rwm"}]}"#,
+            );
+        let f = facts(&spec(&replaced));
+        assert!(!f.privilege.sysfs_writable, "{:?}", f.privilege);
+        assert!(f.privilege.all_devices_allowed && f.privileged);
     }
 
     #[test]

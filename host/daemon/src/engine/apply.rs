@@ -190,24 +190,6 @@ fn apply_extras(spec: &mut Spec, extras: &Extras, rlimits: &[PosixRlimit]) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bind_sources_must_be_canonical() {
-        let dir = tempfile::tempdir().unwrap();
-        let real = dir.path().join("real");
-        std::fs::create_dir(&real).unwrap();
-        std::os::unix::fs::symlink("/", dir.path().join("link")).unwrap();
-        check_bind_source(real.to_str().unwrap()).unwrap();
-        check_bind_source(&format!("{}/", real.display())).unwrap();
-        let err = check_bind_source(dir.path().join("link").to_str().unwrap()).unwrap_err();
-        assert!(err.contains("symbolic link"), "{err}");
-        assert!(check_bind_source("/nonexistent/bulkhead").is_err());
-    }
-}
-
 fn verify_extras(spec: &Spec, extras: &Extras, rlimits: &[PosixRlimit]) -> Result<(), String> {
     let annotations = spec.annotations().clone().unwrap_or_default();
     for (key, value) in &extras.annotations {
@@ -238,4 +220,22 @@ fn verify_extras(spec: &Spec, extras: &Extras, rlimits: &[PosixRlimit]) -> Resul
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bind_sources_must_be_canonical() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        std::os::unix::fs::symlink("/", dir.path().join("link")).unwrap();
+        check_bind_source(real.to_str().unwrap()).unwrap();
+        check_bind_source(&format!("{}/", real.display())).unwrap();
+        let err = check_bind_source(dir.path().join("link").to_str().unwrap()).unwrap_err();
+        assert!(err.contains("symbolic link"), "{err}");
+        assert!(check_bind_source("/nonexistent/bulkhead").is_err());
+    }
 }

@@ -124,6 +124,13 @@ impl PluginRun {
             } => Decision::allow(),
             CallOutcome::Failed {
                 policy: FailurePolicy::Deny,
+                violation: Some(violation),
+                ..
+            } => Decision::deny(format!(
+                "asked for what it was not granted ({violation}) and its failure policy is deny"
+            )),
+            CallOutcome::Failed {
+                policy: FailurePolicy::Deny,
                 kind,
                 ..
             } => Decision::deny(format!(
