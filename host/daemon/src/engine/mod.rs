@@ -765,3 +765,6 @@ impl EventHandler for Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,316 @@
+//! Every path by which the engine refuses a container — or, in audit mode, would have — writes
+//! an audit record saying so. The plugins are the real scripted test component in the real
+//! sandbox; containerd is a client whose every call fails, which is itself one of the paths
+//! (the host's own error).
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bulkhead_core::config::{FailurePolicy, Grants, PluginMode, TIGHTENING};
+use bulkhead_core::event::{Container, EventKind, LifecycleEvent, Pod};
+use bulkhead_runtime::{PluginLimits, Runtime, RuntimeOptions};
+use serde_json::{Value, json};
+
+use super::*;
+use crate::engine::chain::ChainPlugin;
+
+/// An audit sink the test can read back.
+#[derive(Clone, Default)]
+struct Records(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Records {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Records {
+    fn all(&self) -> Vec<Value> {
+        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+/// One scripted plugin: its config, mode, failure policy and env grants.
+struct Entry {
+    config: Value,
+    mode: PluginMode,
+    policy: FailurePolicy,
+    env: Vec<String>,
+}
+
+fn enforce(config: Value) -> Entry {
+    Entry {
+        config,
+        mode: PluginMode::Enforce,
+        policy: FailurePolicy::Deny,
+        env: Vec::new(),
+    }
+}
+
+fn engine(entries: Vec<Entry>) -> (Engine, Records, tempfile::TempDir) {
+    let cache = tempfile::tempdir().unwrap();
+    let runtime = Runtime::new(RuntimeOptions {
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..RuntimeOptions::default()
+    })
+    .unwrap();
+    let plugins = entries
+        .into_iter()
+        .map(|entry| {
+            let plugin = runtime
+                .load(
+                    std::path::Path::new(bulkhead_test_plugins::SCRIPTED),
+                    PluginLimits {
+                        time_budget: Duration::from_millis(20),
+                        config: entry.config.to_string(),
+                        ..PluginLimits::default()
+                    },
+                )
+                .unwrap();
+            ChainPlugin {
+                plugin,
+                mode: entry.mode,
+                failure_policy: entry.policy,
+                kinds: TIGHTENING.into_iter().collect(),
+                grants: Grants {
+                    env: entry.env,
+                    ..Grants::default()
+                },
+            }
+        })
+        .collect();
+    // Every containerd call fails at once: nothing listens on the discard port.
+    let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:9").connect_lazy();
+    let containerd = Containerd::from_channel(channel, "k8s.io").unwrap();
+    let records = Records::default();
+    let audit = AuditLog::to_writer(records.clone());
+    (
+        Engine::new(Chain::new(plugins), containerd, audit),
+        records,
+        cache,
+    )
+}
+
+fn event(kind: EventKind, name: &str) -> LifecycleEvent {
+    LifecycleEvent {
+        kind,
+        pod: Pod {
+            id: "pod".into(),
+            name: "pod".into(),
+            namespace: "team".into(),
+            ..Pod::default()
+        },
+        container: Some(Container {
+            id: format!("id-{name}"),
+            name: name.into(),
+            pod_id: "pod".into(),
+            ..Container::default()
+        }),
+    }
+}
+
+fn deadline() -> Deadline {
+    Deadline::after(Duration::from_secs(1))
+}
+
+fn refused(outcome: &Outcome) -> bool {
+    matches!(outcome, Outcome::Refuse { .. })
+}
+
+/// The records written for container `name` at `event`.
+fn records_for(records: &Records, name: &str, event: &str) -> Vec<Value> {
+    records
+        .all()
+        .into_iter()
+        .filter(|r| r["container"]["name"] == name && r["event"] == event)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_refusal_at_create_is_recorded() {
+    let at_create = |extra: Value| {
+        let mut config = json!({"points": ["create-container"]});
+        config
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        config
+    };
+    // (what refuses, the plugins, the record's plugin failure kind if any)
+    let cases: Vec<(&str, Vec<Entry>, Option<&str>)> = vec![
+        (
+            "a plugin's deny",
+            vec![enforce(at_create(json!({"name": "judge", "deny": "no"})))],
+            None,
+        ),
+        (
+            "a grant violation",
+            vec![enforce(at_create(
+                json!({"name": "envy", "env": {"LD_PRELOAD": "/x.so"}}),
+            ))],
+            Some("not-granted"),
+        ),
+        (
+            "a failure policy (timeout)",
+            vec![enforce(at_create(json!({"name": "spinner", "loop": true})))],
+            Some("timeout"),
+        ),
+        (
+            "a conflict",
+            vec![
+                Entry {
+                    env: vec!["MODE".into()],
+                    ..enforce(at_create(json!({"name": "a", "env": {"MODE": "1"}})))
+                },
+                Entry {
+                    env: vec!["MODE".into()],
+                    ..enforce(at_create(json!({"name": "b", "env": {"MODE": "2"}})))
+                },
+            ],
+            None,
+        ),
+    ];
+    for (what, plugins, kind) in cases {
+        let (engine, records, _cache) = engine(plugins);
+        let outcome = engine
+            .handle(&event(EventKind::CreateContainer, "c"), deadline())
+            .await;
+        assert!(refused(&outcome), "{what}: {outcome:?}");
+        let written = records_for(&records, "c", "CreateContainer");
+        assert_eq!(written.len(), 1, "{what}");
+        assert_eq!(written[0]["applied"]["action"], "refused", "{what}");
+        assert!(
+            written[0]["result"]["verdict"]["deny"].is_string(),
+            "{what}"
+        );
+        if let Some(kind) = kind {
+            assert_eq!(
+                written[0]["plugins"][0]["outcome"]["failed"]["kind"], kind,
+                "{what}"
+            );
+        }
+        // A container refused at creation is never created: nothing stays tracked for it.
+        assert!(engine.tracked(|t| t.is_empty()), "{what}: tracking leaked");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_hosts_own_error_refuses_and_is_recorded_at_post_create_and_start() {
+    // containerd cannot be read, so the PostCreate plugin cannot decide: fail closed.
+    let (engine, records, _cache) = engine(vec![enforce(
+        json!({"name": "hardener", "drop": ["CAP_NET_RAW"]}),
+    )]);
+    engine
+        .handle(&event(EventKind::CreateContainer, "c"), deadline())
+        .await;
+    let outcome = engine
+        .handle(&event(EventKind::PostCreateContainer, "c"), deadline())
+        .await;
+    assert!(
+        !refused(&outcome),
+        "PostCreate errors are only logged by containerd"
+    );
+    let post = records_for(&records, "c", "PostCreateContainer");
+    assert_eq!(post[0]["applied"]["action"], "refused-at-start");
+    assert!(post[0]["context-error"].is_string(), "{}", post[0]);
+    let outcome = engine
+        .handle(&event(EventKind::StartContainer, "c"), deadline())
+        .await;
+    assert!(refused(&outcome));
+    let start = records_for(&records, "c", "StartContainer");
+    assert_eq!(start.len(), 1);
+    assert_eq!(start[0]["applied"]["action"], "refused");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missed_decisions_refuse_only_when_an_enforcing_plugin_needed_them() {
+    for mode in [PluginMode::Enforce, PluginMode::Audit] {
+        let plugin = Entry {
+            mode,
+            ..enforce(json!({"name": "hardener", "drop": ["CAP_NET_RAW"]}))
+        };
+        let (engine, records, _cache) = engine(vec![plugin]);
+        // Never seen: created while bulkhead was away.
+        let unseen = engine
+            .handle(&event(EventKind::StartContainer, "unseen"), deadline())
+            .await;
+        // Seen at creation, but its PostCreate decision never completed.
+        engine
+            .handle(&event(EventKind::CreateContainer, "cut"), deadline())
+            .await;
+        let cut = engine
+            .handle(&event(EventKind::StartContainer, "cut"), deadline())
+            .await;
+        for (name, outcome, why) in [
+            ("unseen", unseen, "creation was not seen"),
+            ("cut", cut, "did not complete"),
+        ] {
+            let record = &records_for(&records, name, "StartContainer")[0];
+            match mode {
+                PluginMode::Enforce => {
+                    assert!(refused(&outcome), "{name}");
+                    assert_eq!(record["applied"]["action"], "refused", "{name}");
+                    assert!(
+                        record["result"]["verdict"]["deny"]
+                            .as_str()
+                            .is_some_and(|r| r.contains(why)),
+                        "{record}"
+                    );
+                }
+                PluginMode::Audit => {
+                    assert!(!refused(&outcome), "{name}: audit mode refused");
+                    assert_eq!(record["applied"]["action"], "allowed", "{name}");
+                    assert!(
+                        record["applied"]["would-refuse"]
+                            .as_str()
+                            .is_some_and(|r| r.contains(why)),
+                        "{record}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missed_deadline_refuses_and_is_recorded() {
+    let (engine, records, _cache) = engine(vec![enforce(json!({
+        "name": "judge", "points": ["create-container"], "deny": "no"
+    }))]);
+    let create = event(EventKind::CreateContainer, "late");
+    engine.tracked(|t| t.insert("id-late".into(), Tracked::default()));
+    let outcome = engine.missed_deadline(&create);
+    assert!(refused(&outcome));
+    let record = &records_for(&records, "late", "CreateContainer")[0];
+    assert_eq!(record["applied"]["action"], "refused");
+    assert!(engine.tracked(|t| t.is_empty()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_audit_mode_deny_is_recorded_as_a_would_be_refusal() {
+    let plugin = Entry {
+        mode: PluginMode::Audit,
+        ..enforce(json!({"name": "judge", "points": ["create-container"], "deny": "no"}))
+    };
+    let (engine, records, _cache) = engine(vec![plugin]);
+    let outcome = engine
+        .handle(&event(EventKind::CreateContainer, "c"), deadline())
+        .await;
+    assert!(!refused(&outcome));
+    let record = &records_for(&records, "c", "CreateContainer")[0];
+    assert_eq!(record["applied"]["action"], "allowed");
+    assert!(
+        record["applied"]["would-refuse"]
+            .as_str()
+            .is_some_and(|r| r.contains("judge: no")),
+        "{record}"
+    );
+}
