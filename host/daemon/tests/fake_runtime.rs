@@ -194,7 +194,8 @@ impl Peer {
     }
 }
 
-/// Records events and refuses containers named `deny-me`; sleeps on containers named `slow`.
+/// Records events and refuses containers named `deny-me`; sleeps on containers named `slow`;
+/// panics on `panic`; refuses `shout` with a reason too large to send.
 #[derive(Default)]
 struct Recorder {
     events: Mutex<Vec<LifecycleEvent>>,
@@ -224,6 +225,10 @@ impl EventHandler for Recorder {
                 tokio::time::sleep(Duration::from_secs(30)).await;
                 Outcome::Allow
             }
+            Some("panic") => panic!("a handler bug"),
+            Some("shout") => Outcome::Refuse {
+                reason: "x".repeat(5 << 20),
+            },
             _ => Outcome::Allow,
         }
     }
@@ -493,6 +498,38 @@ async fn a_stuck_handler_is_answered_before_the_runtime_deadline_and_fails_close
         4,
         "refused: DeadlineExceeded"
     );
+    harness.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_hosts_own_failures_get_a_fixed_refusal_not_silence() {
+    let harness = Harness::start();
+    let mut peer = harness.accept().await;
+    peer.handshake().await;
+    for name in ["panic", "shout"] {
+        let response = peer
+            .call(
+                "CreateContainer",
+                create_request(name),
+                Duration::from_secs(2),
+                4096,
+            )
+            .await;
+        let status = response.status.expect("a refusal");
+        assert_eq!(status.code, 13, "{name}: {status:?}");
+        assert!(status.message.contains("fail closed"), "{name}: {status:?}");
+        assert!(status.message.len() < 100, "{name}");
+    }
+    // The session goes on serving.
+    let response = peer
+        .call(
+            "CreateContainer",
+            create_request("fine"),
+            Duration::from_secs(2),
+            4096,
+        )
+        .await;
+    assert!(response.status.is_none(), "{:?}", response.status);
     harness.stop().await.unwrap();
 }
 
