@@ -16,7 +16,7 @@ fn main() {
     );
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let workspace = manifest_dir.join("../..");
-    for watched in ["plugins", "sdk/rust", "sdk/wit"] {
+    for watched in ["plugins", "sdk/rust", "proto/wit"] {
         println!(
             "cargo:rerun-if-changed={}",
             workspace.join(watched).display()

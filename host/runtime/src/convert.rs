@@ -7,7 +7,7 @@
 use bulkhead_core::decision::{self as core_decision, Capability, Decision, Mutation, Verdict};
 use bulkhead_core::view::{self, ContainerView, DecisionPoint, Labels};
 
-use crate::bindings::bulkhead::plugin::types as wit;
+use crate::bindings::types as wit;
 
 fn pairs(labels: &Labels) -> Vec<(String, String)> {
     labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()

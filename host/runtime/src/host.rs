@@ -6,8 +6,7 @@
 
 use std::sync::Arc;
 
-use crate::bindings::bulkhead::plugin::host::Host;
-use crate::bindings::bulkhead::plugin::types::LogLevel;
+use crate::bindings::types::LogLevel;
 use crate::limits::MAX_LOG_LINE_BYTES;
 
 /// Everything a call's store holds: who is running, what it may use, what it did.
@@ -48,8 +47,9 @@ fn truncate(message: String) -> String {
     bulkhead_core::text::bounded(&message, MAX_LOG_LINE_BYTES)
 }
 
-impl Host for CallState {
-    fn log(&mut self, level: LogLevel, message: String) {
+impl CallState {
+    /// `log`: attributed, rate-limited, cut and escaped; never fails.
+    pub(crate) fn log(&mut self, level: LogLevel, message: String) {
         let message = truncate(message);
         if matches!(level, LogLevel::Error) {
             self.last_error = Some(message.clone());
@@ -69,12 +69,33 @@ impl Host for CallState {
         }
     }
 
-    fn config(&mut self) -> String {
+    /// `config`: the operator's configuration text.
+    pub(crate) fn config(&mut self) -> String {
         self.config.to_string()
     }
 }
 
-impl crate::bindings::bulkhead::plugin::types::Host for CallState {}
+/// The `host` interface of each supported WIT version: the same two functions.
+macro_rules! host_interface {
+    ($($host:path),*) => {$(
+        impl $host for CallState {
+            fn log(&mut self, level: LogLevel, message: String) {
+                CallState::log(self, level, message)
+            }
+
+            fn config(&mut self) -> String {
+                CallState::config(self)
+            }
+        }
+    )*};
+}
+
+host_interface!(
+    crate::bindings::current::bulkhead::plugin::host::Host,
+    crate::bindings::v0_1::bulkhead::plugin::host::Host
+);
+
+impl crate::bindings::types::Host for CallState {}
 
 impl wasmtime::ResourceLimiter for CallState {
     fn memory_growing(

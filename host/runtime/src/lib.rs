@@ -1,5 +1,6 @@
 //! bulkhead's plugin sandbox: loads WebAssembly components that implement the
-//! `bulkhead:plugin@0.1.0` world (`sdk/wit`) and runs each call in a fresh, limited instance.
+//! `bulkhead:plugin` world (`proto/wit`: 0.2.0, and 0.1.0 kept loadable) and runs each call in a
+//! fresh, limited instance.
 //!
 //! The daemon, `bulkhead plugin test`, `bulkhead eval` and `bulkhead-sdk-testing` all run plugins
 //! through this one crate, so what a plugin author tests is exactly what the node enforces.
@@ -54,5 +55,5 @@ pub use limits::{
     DEFAULT_LOG_LINES_PER_CALL, DEFAULT_MEMORY_LIMIT, DEFAULT_TIME_BUDGET, MAX_LOG_LINE_BYTES,
     PluginLimits,
 };
-pub use plugin::{Plugin, PluginInfo};
+pub use plugin::{Plugin, PluginInfo, SUPPORTED_ABI_VERSIONS};
 pub use runtime::{Runtime, RuntimeOptions};

@@ -16,16 +16,70 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, types::ComponentItem};
 use wasmtime::{Store, Trap};
 
-use crate::bindings::bulkhead::plugin::types as wit;
-use crate::bindings::{SecurityPlugin, SecurityPluginPre};
+use crate::bindings::types as wit;
+use crate::bindings::{current, v0_1};
 use crate::convert;
 use crate::error::Error;
 use crate::host::CallState;
 use crate::limits::PluginLimits;
 use crate::runtime::{EpochTicker, Runtime};
 
-/// WIT interfaces this host provides, by their full versioned names.
-const PROVIDED_IMPORTS: &[&str] = &["bulkhead:plugin/host@0.1.0", "bulkhead:plugin/types@0.1.0"];
+/// WIT interfaces this host provides, by their full versioned names: every supported version.
+const PROVIDED_IMPORTS: &[&str] = &[
+    "bulkhead:plugin/host@0.2.0",
+    "bulkhead:plugin/types@0.2.0",
+    "bulkhead:plugin/host@0.1.0",
+    "bulkhead:plugin/types@0.1.0",
+];
+
+/// The ABI versions this host runs, newest first.
+pub const SUPPORTED_ABI_VERSIONS: &[&str] = &["0.2.0", "0.1.0"];
+
+/// A component pre-instantiated for the ABI version it was built against.
+enum Pre {
+    /// `bulkhead:plugin@0.2.0`.
+    Current(current::SecurityPluginPre<CallState>),
+    /// `bulkhead:plugin@0.1.0`: no `validate-config`.
+    V0_1(v0_1::SecurityPluginPre<CallState>),
+}
+
+/// One instance of a plugin, whatever its ABI version.
+enum Bound {
+    Current(current::SecurityPlugin),
+    V0_1(v0_1::SecurityPlugin),
+}
+
+impl Bound {
+    fn metadata(&self, store: &mut Store<CallState>) -> wasmtime::Result<wit::PluginInfo> {
+        match self {
+            Bound::Current(p) => p.call_metadata(store),
+            Bound::V0_1(p) => p.call_metadata(store),
+        }
+    }
+
+    fn check_container(
+        &self,
+        store: &mut Store<CallState>,
+        input: &wit::Container,
+    ) -> wasmtime::Result<Result<wit::Decision, wit::PluginError>> {
+        match self {
+            Bound::Current(p) => p.call_check_container(store, input),
+            Bound::V0_1(p) => p.call_check_container(store, input),
+        }
+    }
+
+    /// `validate-config`; 0.1.0 components cannot check their config, so they accept it.
+    fn validate_config(
+        &self,
+        store: &mut Store<CallState>,
+        config: &str,
+    ) -> wasmtime::Result<Result<(), wit::PluginError>> {
+        match self {
+            Bound::Current(p) => p.call_validate_config(store, config),
+            Bound::V0_1(_) => Ok(Ok(())),
+        }
+    }
+}
 
 /// What a plugin says about itself in `metadata()`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +100,8 @@ pub struct Plugin {
 }
 
 struct Inner {
-    pre: SecurityPluginPre<CallState>,
+    pre: Pre,
+    abi_version: &'static str,
     engine: wasmtime::Engine,
     name: Arc<str>,
     config: Arc<str>,
@@ -114,7 +169,15 @@ impl Runtime {
         let pre = linker
             .instantiate_pre(&component)
             .map_err(|e| incompatible(format!("{e:#}")))?;
-        let pre = SecurityPluginPre::new(pre).map_err(|e| incompatible(format!("{e:#}")))?;
+        let (pre, abi_version) = if imports_version(&self.engine, &component, "0.1.0") {
+            let pre =
+                v0_1::SecurityPluginPre::new(pre).map_err(|e| incompatible(format!("{e:#}")))?;
+            (Pre::V0_1(pre), "0.1.0")
+        } else {
+            let pre =
+                current::SecurityPluginPre::new(pre).map_err(|e| incompatible(format!("{e:#}")))?;
+            (Pre::Current(pre), "0.2.0")
+        };
 
         let file_name = path
             .file_name()
@@ -122,6 +185,7 @@ impl Runtime {
             .unwrap_or_else(|| path.display().to_string());
         let mut inner = Inner {
             pre,
+            abi_version,
             engine: self.engine.clone(),
             name: file_name.into(),
             config: limits.config.as_str().into(),
@@ -138,7 +202,7 @@ impl Runtime {
             _ticker: self.ticker.clone(),
         };
         let info = inner
-            .call(|store, plugin| plugin.call_metadata(store))
+            .call(|store, plugin| plugin.metadata(store))
             .map_err(|e| Error::Metadata {
                 path: path.to_owned(),
                 reason: e.to_string(),
@@ -159,7 +223,12 @@ impl Runtime {
                 .map(convert::decision_point_from_wit)
                 .collect(),
         };
-        tracing::debug!(plugin = %inner.name, path = %path.display(), digest = %inner.digest, "plugin loaded");
+        let config = inner.config.clone();
+        match inner.call(|store, plugin| plugin.validate_config(store, &config))? {
+            Ok(()) => {}
+            Err(reported) => return Err(reported_error(inner.name.to_string(), reported)),
+        }
+        tracing::debug!(plugin = %inner.name, path = %path.display(), digest = %inner.digest, abi = abi_version, "plugin loaded");
         Ok(Plugin {
             inner: Arc::new(inner),
         })
@@ -216,7 +285,7 @@ impl Plugin {
         let input = convert::container_to_wit(view);
         let answer = self
             .inner
-            .call(|store, plugin| plugin.call_check_container(store, &input))?;
+            .call(|store, plugin| plugin.check_container(store, &input))?;
         let name = || self.inner.name.to_string();
         match answer {
             Ok(decision) => {
@@ -225,20 +294,37 @@ impl Plugin {
                     source,
                 })
             }
-            Err(reported) => {
-                let (kind, message) = match reported {
-                    wit::PluginError::InvalidConfig(m) => ("invalid-config", m),
-                    wit::PluginError::Unsupported(m) => ("unsupported", m),
-                    wit::PluginError::Internal(m) => ("internal", m),
-                };
-                Err(Error::Reported {
-                    plugin: name(),
-                    kind,
-                    message,
-                })
-            }
+            Err(reported) => Err(reported_error(name(), reported)),
         }
     }
+
+    /// The `bulkhead:plugin` ABI version the component was built against.
+    pub fn abi_version(&self) -> &'static str {
+        self.inner.abi_version
+    }
+}
+
+/// A plugin's own error answer, as the host reports it.
+fn reported_error(plugin: String, reported: wit::PluginError) -> Error {
+    let (kind, message) = match reported {
+        wit::PluginError::InvalidConfig(m) => ("invalid-config", m),
+        wit::PluginError::Unsupported(m) => ("unsupported", m),
+        wit::PluginError::Internal(m) => ("internal", m),
+    };
+    Error::Reported {
+        plugin,
+        kind,
+        message,
+    }
+}
+
+/// Whether `component` imports the `bulkhead:plugin` interfaces of ABI `version`.
+fn imports_version(engine: &wasmtime::Engine, component: &Component, version: &str) -> bool {
+    let suffix = format!("@{version}");
+    component
+        .component_type()
+        .imports(engine)
+        .any(|(name, _)| name.starts_with("bulkhead:plugin/") && name.ends_with(&suffix))
 }
 
 impl Inner {
@@ -246,7 +332,7 @@ impl Inner {
     /// any failure.
     fn call<R>(
         &self,
-        f: impl FnOnce(&mut Store<CallState>, &SecurityPlugin) -> wasmtime::Result<R>,
+        f: impl FnOnce(&mut Store<CallState>, &Bound) -> wasmtime::Result<R>,
     ) -> Result<R, Error> {
         let started = Instant::now();
         let budget = self.limits.time_budget;
@@ -271,7 +357,11 @@ impl Inner {
             })?;
         }
 
-        let result = match self.pre.instantiate(&mut store) {
+        let instance = match &self.pre {
+            Pre::Current(pre) => pre.instantiate(&mut store).map(Bound::Current),
+            Pre::V0_1(pre) => pre.instantiate(&mut store).map(Bound::V0_1),
+        };
+        let result = match instance {
             Ok(instance) => f(&mut store, &instance).map_err(|e| (e, false)),
             Err(e) => Err((e, true)),
         };

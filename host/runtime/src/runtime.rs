@@ -95,11 +95,17 @@ impl Runtime {
 
         let engine = Engine::new(&config).map_err(|e| setup(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
-        crate::bindings::SecurityPlugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
+        // Every supported ABI version's imports, side by side (their names carry the version).
+        crate::bindings::current::SecurityPlugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
             &mut linker,
             |state: &mut CallState| state,
         )
         .map_err(|e| setup(format!("linking host imports: {e:#}")))?;
+        crate::bindings::v0_1::SecurityPlugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
+            &mut linker,
+            |state: &mut CallState| state,
+        )
+        .map_err(|e| setup(format!("linking host imports of 0.1.0: {e:#}")))?;
         let cache = match &options.cache_dir {
             Some(dir) => Some(
                 // The error already starts with the directory's path.

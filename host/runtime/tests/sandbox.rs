@@ -340,5 +340,40 @@ fn a_plugin_built_for_another_abi_version_is_refused_by_name() {
         message.contains("bulkhead_test_plugin_wrong_version.wasm"),
         "{message}"
     );
-    assert!(message.contains("bulkhead:plugin/host@0.2.0"), "{message}");
+    assert!(message.contains("bulkhead:plugin/host@0.9.0"), "{message}");
+}
+
+#[test]
+fn a_component_built_against_abi_0_1_0_keeps_loading_and_deciding() {
+    let plugin = runtime()
+        .load(
+            Path::new(bulkhead_test_plugins::SCRIPTED_V0_1),
+            PluginLimits {
+                config: r#"{"name": "old-timer", "drop": ["CAP_NET_RAW"], "env": {"A": "b"}}"#
+                    .into(),
+                ..PluginLimits::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(plugin.abi_version(), "0.1.0");
+    assert_eq!(plugin.name(), "old-timer");
+    let decision = plugin.check_container(&ContainerView::default()).unwrap();
+    assert_eq!(
+        decision.mutations[0],
+        bulkhead_core::decision::Mutation::DropCapabilities(vec![
+            bulkhead_core::decision::Capability::NetRaw
+        ])
+    );
+    assert_eq!(decision.mutations.len(), 2);
+}
+
+#[test]
+fn a_current_component_reports_its_abi_version() {
+    let plugin = runtime()
+        .load(
+            Path::new(bulkhead_test_plugins::NOOP),
+            PluginLimits::default(),
+        )
+        .unwrap();
+    assert_eq!(plugin.abi_version(), "0.2.0");
 }

@@ -23,6 +23,11 @@ impl Plugin for Secrets {
         )
     }
 
+    fn validate_config(config: &str) -> Result<(), PluginError> {
+        // The same parse as every call: a mistake is caught at load, naming the key.
+        policy::Config::from_json(config).map(drop)
+    }
+
     fn check_container(container: Container) -> Result<Decision, PluginError> {
         let config = policy::Config::from_json(&bulkhead_sdk::config())?;
         Ok(policy::judge(&container, &config))

@@ -2,7 +2,7 @@
 //!
 //! A plugin is a type implementing [`Plugin`], exported with [`export_plugin!`] and built for
 //! `wasm32-wasip2`. The types ([`Container`], [`Decision`], [`Mutation`], ...) are generated from
-//! the same WIT (`sdk/wit`) the host uses, so they cannot drift from what bulkhead sends and
+//! the same WIT (`proto/wit`, `bulkhead:plugin@0.2.0`) the host uses, so they cannot drift from what bulkhead sends and
 //! expects. On top of them this crate adds builders ([`Decision::deny`],
 //! [`Decision::drop_capabilities`], [`SeccompBuilder`]), a [`Capability`] enum and lookup helpers
 //! on [`Container`].
@@ -44,7 +44,7 @@ mod decision;
 mod host;
 mod seccomp;
 
-/// Bindings generated from `sdk/wit` by `wit-bindgen`. Most plugins only need the re-exports at
+/// Bindings generated from `proto/wit` by `wit-bindgen`. Most plugins only need the re-exports at
 /// the crate root.
 #[allow(
     missing_docs,
@@ -52,7 +52,7 @@ mod seccomp;
 )]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "../../proto/wit",
         world: "security-plugin",
         pub_export_macro: true,
         default_bindings_module: "bulkhead_sdk::bindings",
@@ -70,18 +70,29 @@ pub use config_json::parse_config;
 pub use host::{config, log, with_config};
 pub use seccomp::SeccompBuilder;
 
-/// A security plugin. Both functions are called in a fresh instance each time: keep no state
+/// A security plugin. Every function is called in a fresh instance each time: keep no state
 /// between calls (it would not survive anyway).
 pub trait Plugin {
     /// Name, version and the decision points the plugin wants. Read once at load.
     fn metadata() -> PluginInfo;
+
+    /// Checks the operator's config (`config` is the JSON object of the plugin's
+    /// `[plugins.config]` table, `{}` when absent), once, when the host loads the plugin. Return
+    /// `PluginError::InvalidConfig` naming the key at fault: the host then refuses to load the
+    /// plugin (`bulkhead check-config` and `bulkhead run` fail at start) instead of the plugin
+    /// refusing every container later. The default accepts any config.
+    fn validate_config(config: &str) -> Result<(), PluginError> {
+        let _ = config;
+        Ok(())
+    }
 
     /// Judges one container. Return `Err` only when the plugin cannot judge (bad config,
     /// unsupported input); the operator's failure policy then decides.
     fn check_container(container: Container) -> Result<Decision, PluginError>;
 }
 
-/// Exports a [`Plugin`] implementation as the component's `metadata` and `check-container`.
+/// Exports a [`Plugin`] implementation as the component's `metadata`, `validate-config` and
+/// `check-container`.
 ///
 /// Use it once, at the root of the plugin crate: `bulkhead_sdk::export_plugin!(MyPlugin);`.
 /// It also installs a panic hook that sends the panic message to the host log, so a panicking
@@ -96,6 +107,13 @@ macro_rules! export_plugin {
             fn metadata() -> $crate::PluginInfo {
                 $crate::__private::install_panic_hook();
                 <$plugin as $crate::Plugin>::metadata()
+            }
+
+            fn validate_config(
+                config: ::std::string::String,
+            ) -> ::core::result::Result<(), $crate::PluginError> {
+                $crate::__private::install_panic_hook();
+                <$plugin as $crate::Plugin>::validate_config(&config)
             }
 
             fn check_container(

@@ -17,7 +17,12 @@ fn main() {
     );
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let sdk = manifest_dir.join("../..");
-    for watched in ["testing/plugins", "rust/src", "rust/Cargo.toml", "wit"] {
+    for watched in [
+        "testing/plugins",
+        "rust/src",
+        "rust/Cargo.toml",
+        "../proto/wit",
+    ] {
         println!("cargo:rerun-if-changed={}", sdk.join(watched).display());
     }
 
