@@ -19,6 +19,11 @@ impl Plugin for DenyLatest {
         )
     }
 
+    fn validate_config(config: &str) -> Result<(), PluginError> {
+        // Called once at load: a mistyped key fails `bulkhead check-config`, not every container.
+        policy::Mode::from_config(config).map(drop)
+    }
+
     fn check_container(container: Container) -> Result<Decision, PluginError> {
         let mode = policy::Mode::from_config(&bulkhead_sdk::config())?;
         Ok(policy::judge(&container, mode))

@@ -6,30 +6,35 @@
 //! can run different code tomorrow. A pod can opt out with the annotation [`ALLOW_ANNOTATION`]
 //! set to `"true"`.
 
-use bulkhead_sdk::{Container, Decision, PluginError};
+use bulkhead_sdk::{Container, Decision, PluginError, parse_config};
+use serde::Deserialize;
 
 /// Pod annotation that allows a floating image for that pod.
 pub const ALLOW_ANNOTATION: &str = "bulkhead.dev/allow-latest";
 
-/// What to do with a floating image, from the operator's config string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What to do with a floating image: the operator's `mode = "deny"` or `"warn"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Mode {
-    /// Refuse the container (config `""` or `"deny"`).
+    /// Refuse the container (the default).
+    #[default]
     Deny,
-    /// Allow it but log a warning (config `"warn"`), for rolling the policy out.
+    /// Allow it but log a warning, for rolling the policy out.
     Warn,
 }
 
+/// The operator's `[plugins.config]` table, which bulkhead hands over as JSON (`{}` when absent).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+struct Config {
+    mode: Mode,
+}
+
 impl Mode {
-    /// Parses the operator's config string.
+    /// Reads the mode from the plugin's config text; anything else is `InvalidConfig`, which the
+    /// operator's failure policy then applies to.
     pub fn from_config(config: &str) -> Result<Mode, PluginError> {
-        match config.trim() {
-            "" | "deny" => Ok(Mode::Deny),
-            "warn" => Ok(Mode::Warn),
-            other => Err(PluginError::InvalidConfig(format!(
-                "unknown mode {other:?}: expected \"deny\" or \"warn\""
-            ))),
-        }
+        Ok(parse_config::<Config>("deny-latest", config)?.mode)
     }
 }
 
@@ -115,11 +120,17 @@ mod tests {
 
     #[test]
     fn config_is_validated() {
+        assert_eq!(Mode::from_config("{}").unwrap(), Mode::Deny);
         assert_eq!(Mode::from_config("").unwrap(), Mode::Deny);
-        assert_eq!(Mode::from_config("warn").unwrap(), Mode::Warn);
-        assert!(matches!(
-            Mode::from_config("maybe"),
-            Err(PluginError::InvalidConfig(_))
-        ));
+        assert_eq!(
+            Mode::from_config(r#"{"mode": "warn"}"#).unwrap(),
+            Mode::Warn
+        );
+        for bad in [r#"{"mode": "maybe"}"#, r#"{"mood": "warn"}"#, "warn"] {
+            assert!(
+                matches!(Mode::from_config(bad), Err(PluginError::InvalidConfig(_))),
+                "{bad}"
+            );
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! Each variant names the plugin (its file when loading, its declared name once loaded) so that
 //! logs, audit records and `bulkhead plugin test` output say *which* plugin misbehaved and how.
 //! The engine maps these to the plugin's failure policy; [`Error::kind`] gives a stable label for
-//! metrics.
+//! metrics, audit records and case files' `expect.error`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -93,7 +93,9 @@ pub enum Error {
         /// What wasmtime said.
         reason: String,
     },
-    /// The plugin answered with an error of its own (`result::err(plugin-error)`).
+    /// The plugin answered with an error of its own (`result::err(plugin-error)`). Its WIT case
+    /// is kept as [`Error::kind`], because "the operator's config is unusable" and "the plugin
+    /// has a bug" call for different fixes.
     #[error("plugin {plugin}: reported an error: {message}")]
     Reported {
         /// Plugin name.
@@ -114,7 +116,33 @@ pub enum Error {
 }
 
 impl Error {
-    /// A stable, lower-case label for metrics and audit records (`timeout`, `trap`, ...).
+    /// Every label [`Error::kind`] can return, so tools that accept a kind by name (case files'
+    /// `expect.error`) can refuse a misspelt one instead of never matching it. Keep in step with
+    /// [`Error::kind`] (the `every_kind_is_listed` test builds one error of each variant).
+    pub const KINDS: &'static [&'static str] = &[
+        "setup",
+        "read",
+        "not-a-component",
+        "incompatible",
+        "metadata",
+        "timeout",
+        "memory-limit",
+        "out-of-fuel",
+        "trap",
+        "instantiate",
+        "invalid-config",
+        "unsupported",
+        "internal",
+        "invalid-output",
+    ];
+
+    /// The kinds of [`Error::Reported`], one per case of the WIT `plugin-error` variant.
+    pub const REPORTED_KINDS: &'static [&'static str] =
+        &["invalid-config", "unsupported", "internal"];
+
+    /// A stable, lower-case label for metrics and audit records (`timeout`, `trap`, ...). An
+    /// error the plugin reported itself is labelled by its WIT case (`invalid-config`,
+    /// `unsupported`, `internal`).
     pub fn kind(&self) -> &'static str {
         match self {
             Error::Setup { .. } => "setup",
@@ -127,8 +155,85 @@ impl Error {
             Error::OutOfFuel { .. } => "out-of-fuel",
             Error::Trap { .. } => "trap",
             Error::Instantiate { .. } => "instantiate",
-            Error::Reported { .. } => "plugin-error",
+            Error::Reported { kind, .. } => kind,
             Error::InvalidOutput { .. } => "invalid-output",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reported(kind: &'static str) -> Error {
+        Error::Reported {
+            plugin: "p".into(),
+            kind,
+            message: "m".into(),
+        }
+    }
+
+    #[test]
+    fn reported_errors_keep_their_wit_case_as_kind() {
+        for kind in Error::REPORTED_KINDS {
+            assert_eq!(reported(kind).kind(), *kind);
+        }
+    }
+
+    #[test]
+    fn every_kind_is_listed() {
+        let path = PathBuf::from("p.wasm");
+        let plugin = || "p".to_string();
+        let errors = [
+            Error::Setup { reason: "r".into() },
+            Error::Read {
+                path: path.clone(),
+                source: std::io::Error::other("x"),
+            },
+            Error::NotAComponent {
+                path: path.clone(),
+                reason: "r".into(),
+            },
+            Error::Incompatible {
+                path: path.clone(),
+                reason: "r".into(),
+            },
+            Error::Metadata {
+                path,
+                reason: "r".into(),
+            },
+            Error::Timeout {
+                plugin: plugin(),
+                budget: Duration::ZERO,
+                elapsed: Duration::ZERO,
+            },
+            Error::MemoryLimit {
+                plugin: plugin(),
+                limit: 0,
+            },
+            Error::OutOfFuel {
+                plugin: plugin(),
+                fuel: 0,
+            },
+            Error::Trap {
+                plugin: plugin(),
+                message: "m".into(),
+            },
+            Error::Instantiate {
+                plugin: plugin(),
+                reason: "r".into(),
+            },
+            reported("invalid-config"),
+            reported("unsupported"),
+            reported("internal"),
+            Error::InvalidOutput {
+                plugin: plugin(),
+                source: bulkhead_core::Error::UnknownCapability {
+                    name: "CAP_X".into(),
+                },
+            },
+        ];
+        let kinds: Vec<&str> = errors.iter().map(Error::kind).collect();
+        assert_eq!(kinds, Error::KINDS);
     }
 }

@@ -5,7 +5,7 @@
 //!
 //! ```json
 //! {
-//!   "config": "optional operator config string for the plugin",
+//!   "config": {"allowed-namespaces": ["kube-system"]},
 //!   "cases": [
 //!     {
 //!       "name": "latest tag is denied",
@@ -14,25 +14,56 @@
 //!     },
 //!     {
 //!       "name": "pinned image is hardened",
-//!       "container": { "image": { "tag": "1.27" } },
-//!       "expect": { "verdict": "allow", "mutations": ["set-no-new-privileges"] }
+//!       "container": { "event": "post-create-container", "image": { "tag": "1.27" } },
+//!       "expect": { "verdict": "allow",
+//!                   "mutations": ["set-no-new-privileges", {"drop-capabilities": ["CAP_NET_RAW"]}] }
+//!     },
+//!     {
+//!       "name": "a bad config is reported",
+//!       "config": {"allowed-namespaces": "kube-system"},
+//!       "expect": { "error": "invalid-config", "reason-contains": "allowed-namespaces" }
 //!     }
 //!   ]
 //! }
 //! ```
 //!
-//! `container` is a [`ContainerView`] (every field optional). `expect` holds either a `verdict`
-//! (`"allow"` or `"deny"`, optionally `reason-contains`, and `mutations` — the exact list, in
-//! order, as JSON [`Mutation`]s) or an `error` kind the call must fail with (`timeout`, `trap`,
-//! `memory-limit`, `invalid-output`, `plugin-error`, ...). Unknown fields anywhere are errors that
-//! name the file, the case and the field.
+//! - `config` (file-level default, overridden by a case's own `config`) is what the plugin's
+//!   `config` import returns. Write it as a JSON object: the daemon hands every plugin its
+//!   `[plugins.config]` table serialized as a JSON object (`{}` when the table is absent), and the
+//!   runner serializes the object the same way. A plain string is still accepted and passed as
+//!   is (legacy: the daemon never passes one). Without any `config`, the caller's
+//!   [`PluginLimits::config`] is used (`bulkhead plugin test --plugin-config`, default `{}`).
+//! - `container` is a [`ContainerView`] (every field optional). Its `event` is the decision point
+//!   (default `create-container`). A case at a point the plugin's metadata does not declare fails,
+//!   because the daemon would never call the plugin there — unless the case sets
+//!   `"any-point": true`.
+//! - `expect` holds either a `verdict` or an `error`:
+//!   - `verdict` is `"allow"` or `"deny"`; `reason-contains` is a substring of the deny reason;
+//!     `mutations` is the list of JSON [`Mutation`]s, compared as a multiset (same mutations, any
+//!     order) unless `"exact": true` asks for the same list in the same order.
+//!   - `error` is the kind the call must fail with (see `bulkhead_runtime::Error::KINDS`:
+//!     `timeout`, `trap`, `memory-limit`, `invalid-output`, and for errors the plugin returns
+//!     itself `invalid-config`, `unsupported`, `internal`; `plugin-error` matches any of those
+//!     three). `reason-contains` is then a substring of the error message. A plugin that
+//!     refuses the case's config when it is loaded gives the case that error.
+//!
+//! Unknown fields, wrong types and impossible expectations are errors that name the file, the
+//! case (`#index` and name) and the field path (`container.pod.name`). A file without cases, or a
+//! run without files, is an error too: a CI step that tests nothing must not pass.
+
+mod check;
+mod junit;
+mod parse;
 
 use std::path::{Path, PathBuf};
 
-use bulkhead_core::decision::{Decision, Mutation, Verdict};
-use bulkhead_core::view::ContainerView;
-use bulkhead_runtime::{PluginLimits, Runtime};
+use bulkhead_core::decision::Mutation;
+use bulkhead_core::view::{ContainerView, DecisionPoint};
+use bulkhead_runtime::{PluginInfo, PluginLimits, Runtime};
 use serde::Deserialize;
+
+pub use check::check;
+pub use parse::{load_case_file, parse_case_file};
 
 use crate::Error;
 
@@ -40,10 +71,11 @@ use crate::Error;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct CaseFile {
-    /// The operator config string the plugin is loaded with for these cases.
-    #[serde(default)]
+    /// The text the plugin's `config` import returns for cases without their own `config`: a JSON
+    /// object in the file, serialized; a string (legacy), as is.
+    #[serde(default, deserialize_with = "parse::config_text")]
     pub config: Option<String>,
-    /// The cases.
+    /// The cases; never empty.
     pub cases: Vec<Case>,
 }
 
@@ -54,9 +86,17 @@ pub struct Case {
     /// Shown in the output; defaults to `#<index>`.
     #[serde(default)]
     pub name: Option<String>,
-    /// The view passed to `check-container`.
+    /// This case's config text, overriding the file's (same forms as [`CaseFile::config`]), so one
+    /// file can cover several operator configs.
+    #[serde(default, deserialize_with = "parse::config_text")]
+    pub config: Option<String>,
+    /// The view passed to `check-container`; its `event` is the decision point.
     #[serde(default)]
     pub container: ContainerView,
+    /// Run the case even at a decision point the plugin does not declare. Off by default: the
+    /// daemon never makes such a call, so a passing case there would prove nothing.
+    #[serde(default)]
+    pub any_point: bool,
     /// The expected outcome.
     pub expect: Expectation,
 }
@@ -68,13 +108,18 @@ pub struct Expectation {
     /// Expected verdict.
     #[serde(default)]
     pub verdict: Option<ExpectedVerdict>,
-    /// A substring the deny reason must contain.
+    /// A substring of the deny reason, or of the error message when `error` is set.
     #[serde(default)]
     pub reason_contains: Option<String>,
-    /// The exact mutation list, when given.
+    /// The mutations, when given; compared as a multiset unless [`Expectation::exact`].
     #[serde(default)]
     pub mutations: Option<Vec<Mutation>>,
-    /// The error kind the call must fail with instead (see `bulkhead_runtime::Error::kind`).
+    /// Compare `mutations` as a list: same mutations in the same order. Order rarely matters to
+    /// the daemon (it merges and applies by kind), so the default lets a plugin reorder freely.
+    #[serde(default)]
+    pub exact: bool,
+    /// The error kind the call must fail with instead (one of `bulkhead_runtime::Error::KINDS`,
+    /// or `plugin-error` for any error the plugin reports itself).
     #[serde(default)]
     pub error: Option<String>,
 }
@@ -134,136 +179,61 @@ impl CaseOutcome {
     }
 }
 
-/// Reads and checks a case file. Errors name the file, the case and the offending field.
-pub fn load_case_file(path: &Path) -> Result<CaseFile, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    parse_case_file(path, &text)
+/// Why `case` must not run against a plugin declaring `info`: the daemon only calls a plugin at
+/// the decision points its metadata declares, so a case at another point would test a call that
+/// never happens. `None` when the point is declared or the case sets `any-point`.
+pub fn point_mismatch(info: &PluginInfo, case: &Case) -> Option<String> {
+    let point = case.container.event;
+    if case.any_point || info.decision_points.contains(&point) {
+        return None;
+    }
+    let declared = if info.decision_points.is_empty() {
+        "no decision points".to_string()
+    } else {
+        let names: Vec<String> = info
+            .decision_points
+            .iter()
+            .map(|p| point_name(*p))
+            .collect();
+        names.join(", ")
+    };
+    Some(format!(
+        "the plugin is never called at {} (the case's `container.event`; it declares {declared}); \
+         set `container.event` to a declared point, or `\"any-point\": true` to run it anyway",
+        point_name(point)
+    ))
 }
 
-/// Parses case-file text; `path` only names the file in errors.
-pub fn parse_case_file(path: &Path, text: &str) -> Result<CaseFile, Error> {
-    let fail = |case: String, reason: String| Error::CaseFile {
-        path: path.to_owned(),
-        case,
-        reason,
-    };
-    // Parse in two steps so an error inside a case can name that case.
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| fail(String::new(), e.to_string()))?;
-    let Some(object) = value.as_object() else {
-        return Err(fail(
-            String::new(),
-            "expected a JSON object with `cases`".into(),
-        ));
-    };
-    if let Some(field) = object
-        .keys()
-        .find(|k| !matches!(k.as_str(), "config" | "cases"))
-    {
-        return Err(fail(
-            String::new(),
-            format!("unknown field `{field}`, expected `config` or `cases`"),
-        ));
+/// The kebab-case name of a decision point, as case files and the WIT spell it.
+fn point_name(point: DecisionPoint) -> String {
+    match serde_json::to_value(point) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => format!("{point:?}"),
     }
-    let config = match object.get("config") {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(s)) => Some(s.clone()),
-        Some(_) => return Err(fail(String::new(), "`config` must be a string".into())),
-    };
-    let Some(raw_cases) = object.get("cases").and_then(|c| c.as_array()) else {
-        return Err(fail(String::new(), "missing `cases` array".into()));
-    };
-    let mut cases = Vec::with_capacity(raw_cases.len());
-    for (index, raw) in raw_cases.iter().enumerate() {
-        let label = raw
-            .get("name")
-            .and_then(|n| n.as_str())
-            .map(|n| format!("{n:?}"))
-            .unwrap_or_else(|| format!("#{}", index + 1));
-        let case = Case::deserialize(raw).map_err(|e| fail(label.clone(), e.to_string()))?;
-        let e = &case.expect;
-        match (&e.verdict, &e.error) {
-            (Some(_), Some(_)) => {
-                return Err(fail(
-                    label,
-                    "`expect` has both `verdict` and `error`".into(),
-                ));
-            }
-            (None, None) => return Err(fail(label, "`expect` needs `verdict` or `error`".into())),
-            (None, Some(_)) if e.reason_contains.is_some() || e.mutations.is_some() => {
-                return Err(fail(
-                    label,
-                    "`reason-contains` and `mutations` need a `verdict`".into(),
-                ));
-            }
-            _ => {}
-        }
-        cases.push(case);
-    }
-    Ok(CaseFile { config, cases })
 }
 
-/// Compares one outcome with its expectation; `Some(reason)` on mismatch.
-pub fn check(
-    expect: &Expectation,
-    result: &Result<Decision, bulkhead_runtime::Error>,
-) -> Option<String> {
-    match (result, &expect.error) {
-        (Err(err), Some(kind)) if err.kind() == kind => None,
-        (Err(err), Some(kind)) => Some(format!(
-            "expected error `{kind}`, got `{}`: {err}",
-            err.kind()
-        )),
-        (Ok(d), Some(kind)) => Some(format!("expected error `{kind}`, got decision {}", json(d))),
-        (Err(err), None) => Some(format!("plugin failed: {err}")),
-        (Ok(d), None) => {
-            let verdict_ok = match (expect.verdict, &d.verdict) {
-                (Some(ExpectedVerdict::Allow), Verdict::Allow)
-                | (Some(ExpectedVerdict::Deny), Verdict::Deny(_)) => true,
-                _ => expect.verdict.is_none(),
-            };
-            if !verdict_ok {
-                let wanted = match expect.verdict {
-                    Some(ExpectedVerdict::Deny) => "deny",
-                    _ => "allow",
-                };
-                return Some(format!("expected {wanted}, got {}", json(d)));
-            }
-            if let Some(needle) = &expect.reason_contains {
-                match &d.verdict {
-                    Verdict::Deny(reason) if reason.contains(needle.as_str()) => {}
-                    _ => {
-                        return Some(format!(
-                            "expected a deny reason containing {needle:?}, got {}",
-                            json(d)
-                        ));
-                    }
-                }
-            }
-            if let Some(mutations) = &expect.mutations
-                && mutations != &d.mutations
-            {
-                return Some(format!(
-                    "expected mutations {}, got {}",
-                    serde_json::to_string(mutations).unwrap_or_default(),
-                    serde_json::to_string(&d.mutations).unwrap_or_default()
-                ));
-            }
-            None
+/// A plugin's refusal of a config at load, kept to answer every case with that config.
+struct Refusal {
+    plugin: String,
+    kind: &'static str,
+    message: String,
+}
+
+impl Refusal {
+    fn error(&self) -> bulkhead_runtime::Error {
+        bulkhead_runtime::Error::Reported {
+            plugin: self.plugin.clone(),
+            kind: self.kind,
+            message: self.message.clone(),
         }
     }
-}
-
-fn json(d: &Decision) -> String {
-    serde_json::to_string(d).unwrap_or_else(|_| format!("{d:?}"))
 }
 
 /// Loads `plugin` into `runtime` (once per distinct config) and runs every case of every file,
-/// calling `on_outcome` as each case finishes. Load errors and malformed case files stop the run
-/// with an error; case mismatches are reported in the [`Report`].
+/// calling `on_outcome` as each case finishes. `limits.config` is the config of cases that set
+/// none. No files, an empty file, a malformed file or a load error stop the run with an error,
+/// except the plugin refusing a config when loaded: that is the outcome of the cases with that
+/// config (match it with `expect.error`). Case mismatches are reported in the [`Report`].
 pub fn run_case_files(
     runtime: &Runtime,
     plugin: &Path,
@@ -271,40 +241,61 @@ pub fn run_case_files(
     limits: &PluginLimits,
     mut on_outcome: impl FnMut(&CaseOutcome),
 ) -> Result<Report, Error> {
+    if files.is_empty() {
+        return Err(Error::NoCaseFiles);
+    }
     let parsed = files
         .iter()
         .map(|f| Ok((f.clone(), load_case_file(f)?)))
         .collect::<Result<Vec<_>, Error>>()?;
     let mut report = Report::default();
-    let mut loaded: Vec<(String, bulkhead_runtime::Plugin)> = Vec::new();
+    // Loaded once per config: with the runtime's artifact cache, later loads skip compiling.
+    let mut loaded: Vec<(String, Result<bulkhead_runtime::Plugin, Refusal>)> = Vec::new();
     for (file, case_file) in parsed {
-        let config = case_file
-            .config
-            .clone()
-            .unwrap_or_else(|| limits.config.clone());
-        let plugin = match loaded.iter().find(|(c, _)| *c == config) {
-            Some((_, p)) => p.clone(),
-            None => {
-                let p = runtime.load(
-                    plugin,
-                    PluginLimits {
+        for (index, case) in case_file.cases.iter().enumerate() {
+            let config = case
+                .config
+                .as_ref()
+                .or(case_file.config.as_ref())
+                .unwrap_or(&limits.config);
+            let at = match loaded.iter().position(|(c, _)| c == config) {
+                Some(at) => at,
+                None => {
+                    let limits = PluginLimits {
                         config: config.clone(),
                         ..limits.clone()
-                    },
-                )?;
-                loaded.push((config, p.clone()));
-                p
-            }
-        };
-        for (index, case) in case_file.cases.iter().enumerate() {
-            let result = plugin.check_container(&case.container);
+                    };
+                    let result = match runtime.load(plugin, limits) {
+                        Ok(p) => Ok(p),
+                        // The plugin refused this config when loaded (its config validation):
+                        // the daemon would not run it, and that is the case's outcome.
+                        Err(bulkhead_runtime::Error::Reported {
+                            plugin,
+                            kind,
+                            message,
+                        }) => Err(Refusal {
+                            plugin,
+                            kind,
+                            message,
+                        }),
+                        Err(other) => return Err(other.into()),
+                    };
+                    loaded.push((config.clone(), result));
+                    loaded.len() - 1
+                }
+            };
+            let failure = match &loaded[at].1 {
+                Ok(plugin) => point_mismatch(plugin.info(), case)
+                    .or_else(|| check(&case.expect, &plugin.check_container(&case.container))),
+                Err(refusal) => check(&case.expect, &Err(refusal.error())),
+            };
             let outcome = CaseOutcome {
                 file: file.clone(),
                 name: case
                     .name
                     .clone()
                     .unwrap_or_else(|| format!("#{}", index + 1)),
-                failure: check(&case.expect, &result),
+                failure,
             };
             on_outcome(&outcome);
             report.outcomes.push(outcome);
@@ -317,75 +308,47 @@ pub fn run_case_files(
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<CaseFile, Error> {
-        parse_case_file(Path::new("cases.json"), text)
+    fn case(json: &str) -> Case {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn info(points: &[DecisionPoint]) -> PluginInfo {
+        PluginInfo {
+            name: "p".into(),
+            version: "0.1.0".into(),
+            decision_points: points.to_vec(),
+        }
     }
 
     #[test]
-    fn minimal_case_parses() {
-        let f = parse(r#"{"cases":[{"expect":{"verdict":"allow"}}]}"#).unwrap();
-        assert_eq!(f.cases[0].container, ContainerView::default());
-    }
-
-    #[test]
-    fn unknown_field_names_file_case_and_field() {
-        let err = parse(r#"{"cases":[{"name":"web","container":{"pod":{"nmae":"x"}},"expect":{"verdict":"allow"}}]}"#)
-            .unwrap_err()
-            .to_string();
+    fn undeclared_decision_point_fails_unless_any_point() {
+        let post = info(&[DecisionPoint::PostCreateContainer]);
+        let default_point = case(r#"{"expect":{"verdict":"allow"}}"#);
+        let why = point_mismatch(&post, &default_point).unwrap();
         assert!(
-            err.starts_with("cases.json: case \"web\": unknown field `nmae`"),
-            "{err}"
+            why.contains("never called at create-container")
+                && why.contains("declares post-create-container")
+                && why.contains("any-point"),
+            "{why}"
         );
-        let err = parse(r#"{"cases":[{"expect":{"verdict":"allow","reason":"x"}}]}"#)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("cases.json: case #1: unknown field `reason`"),
-            "{err}"
-        );
-        let err = parse(r#"{"casez":[]}"#).unwrap_err().to_string();
-        assert!(err.contains("unknown field `casez`"), "{err}");
-    }
-
-    #[test]
-    fn expectation_needs_exactly_one_of_verdict_and_error() {
-        assert!(parse(r#"{"cases":[{"expect":{}}]}"#).is_err());
-        assert!(parse(r#"{"cases":[{"expect":{"verdict":"deny","error":"trap"}}]}"#).is_err());
-        assert!(parse(r#"{"cases":[{"expect":{"error":"timeout"}}]}"#).is_ok());
-    }
-
-    #[test]
-    fn check_compares_verdict_reason_and_mutations() {
-        let expect = |json: &str| serde_json::from_str::<Expectation>(json).unwrap();
-        let deny = Ok(Decision::deny("image uses the latest tag"));
         assert_eq!(
-            check(
-                &expect(r#"{"verdict":"deny","reason-contains":"latest"}"#),
-                &deny
+            point_mismatch(
+                &post,
+                &case(
+                    r#"{"container":{"event":"post-create-container"},"expect":{"verdict":"allow"}}"#
+                )
             ),
             None
         );
-        assert!(check(&expect(r#"{"verdict":"allow"}"#), &deny).is_some());
-        assert!(
-            check(
-                &expect(r#"{"verdict":"deny","reason-contains":"root"}"#),
-                &deny
-            )
-            .is_some()
-        );
-        let hardened = Ok(Decision {
-            verdict: Verdict::Allow,
-            mutations: vec![Mutation::SetNoNewPrivileges],
-        });
         assert_eq!(
-            check(
-                &expect(r#"{"verdict":"allow","mutations":["set-no-new-privileges"]}"#),
-                &hardened
+            point_mismatch(
+                &post,
+                &case(r#"{"any-point":true,"expect":{"verdict":"allow"}}"#)
             ),
             None
         );
-        assert!(check(&expect(r#"{"verdict":"allow","mutations":[]}"#), &hardened).is_some());
-        assert!(check(&expect(r#"{"error":"trap"}"#), &hardened).is_some());
+        let none = point_mismatch(&info(&[]), &default_point).unwrap();
+        assert!(none.contains("declares no decision points"), "{none}");
     }
 
     #[test]
