@@ -52,7 +52,7 @@ mod seccomp;
 )]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../proto/wit",
+        path: "wit",
         world: "security-plugin",
         pub_export_macro: true,
         default_bindings_module: "bulkhead_sdk::bindings",
