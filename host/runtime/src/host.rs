@@ -25,6 +25,8 @@ pub(crate) struct CallState {
     pub memory_limit: usize,
     /// Set when the plugin tried to grow past `memory_limit`.
     pub memory_exceeded: bool,
+    /// The largest linear memory size granted in this call, in bytes.
+    pub peak_memory: usize,
 }
 
 impl CallState {
@@ -37,6 +39,7 @@ impl CallState {
             last_error: None,
             memory_limit,
             memory_exceeded: false,
+            peak_memory: 0,
         }
     }
 }
@@ -104,6 +107,7 @@ impl wasmtime::ResourceLimiter for CallState {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        self.peak_memory = self.peak_memory.max(desired.min(self.memory_limit));
         if desired > self.memory_limit {
             // Refusing with an error (rather than `Ok(false)`) traps at once: a Rust guest would
             // otherwise abort with a less telling "unreachable" after its allocator fails.

@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bulkhead_core::decision::Decision;
@@ -112,6 +113,8 @@ struct Inner {
     fuel_enabled: bool,
     epoch_tick: Duration,
     _ticker: Arc<EpochTicker>,
+    /// The largest linear memory any call of this plugin has reached, in bytes.
+    peak_memory: AtomicUsize,
 }
 
 impl Runtime {
@@ -200,6 +203,7 @@ impl Runtime {
             fuel_enabled: self.options.fuel,
             epoch_tick: self.options.epoch_tick,
             _ticker: self.ticker.clone(),
+            peak_memory: AtomicUsize::new(0),
         };
         let info = inner
             .call(|store, plugin| plugin.metadata(store))
@@ -298,6 +302,12 @@ impl Plugin {
         }
     }
 
+    /// The largest linear memory any call so far has reached, in bytes (at most the plugin's
+    /// memory limit): what `bulkhead plugin bench` reports against the configured cap.
+    pub fn peak_memory(&self) -> usize {
+        self.inner.peak_memory.load(Ordering::Relaxed)
+    }
+
     /// The `bulkhead:plugin` ABI version the component was built against.
     pub fn abi_version(&self) -> &'static str {
         self.inner.abi_version
@@ -367,6 +377,8 @@ impl Inner {
         };
         let elapsed = started.elapsed();
         let state = store.data();
+        self.peak_memory
+            .fetch_max(state.peak_memory, Ordering::Relaxed);
         if state.logs_dropped > 0 {
             tracing::warn!(plugin = %self.name, dropped = state.logs_dropped, "plugin log lines dropped by the rate limit");
         }

@@ -1,9 +1,12 @@
-//! Offline subcommands for plugin authors and operators: `bulkhead plugin test` and
-//! `bulkhead eval`. They run plugins through `bulkhead-runtime`, exactly as the daemon does, but
-//! never connect to containerd.
+//! Offline subcommands for plugin authors and operators: `bulkhead plugin test`, `new`, `bench`
+//! and `export-builtin`, and `bulkhead eval`. They run plugins through `bulkhead-runtime`,
+//! exactly as the daemon does, but never connect to containerd.
 
+pub mod bench;
 pub mod eval;
+pub mod export_builtin;
 pub mod plugin_test;
+pub mod scaffold;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -17,6 +20,14 @@ pub enum PluginCommand {
     /// Run a plugin against JSON case files and report `N passed, M failed`; exits non-zero on
     /// any failure. Made for plugin authors' CI.
     Test(plugin_test::TestArgs),
+    /// Create a new plugin crate (policy module, export glue, case file, CI script) that
+    /// builds, tests and loads as generated.
+    New(scaffold::NewArgs),
+    /// Time a plugin's calls (p50/p90/p99, a fresh instance each) and report its peak memory
+    /// against the configured limits.
+    Bench(bench::BenchArgs),
+    /// Write an embedded first-party plugin's component to a file.
+    ExportBuiltin(export_builtin::ExportArgs),
 }
 
 /// Limits shared by the offline commands, mirroring a plugin's per-plugin config.
@@ -93,6 +104,9 @@ fn default_cache_dir(xdg_cache_home: Option<OsString>, home: Option<OsString>) -
 pub fn plugin(command: PluginCommand) -> anyhow::Result<()> {
     match command {
         PluginCommand::Test(args) => plugin_test::run(args),
+        PluginCommand::New(args) => scaffold::run(args),
+        PluginCommand::Bench(args) => bench::run(args),
+        PluginCommand::ExportBuiltin(args) => export_builtin::run(args),
     }
 }
 
