@@ -27,7 +27,10 @@ pub enum Command {
     /// Work with plugin components offline (test them against case files).
     #[command(subcommand)]
     Plugin(crate::commands::PluginCommand),
-    /// Run plugins over one container view (JSON) and print the decision as JSON.
+    /// Run the configured plugin chain over one container view (JSON), offline, as the daemon
+    /// would, and print each plugin's run and the merged decision as JSON. Exits 0 when the
+    /// merged verdict allows, 2 when it denies (`--plugin` quick checks: always 0), 1 on usage or
+    /// load errors.
     Eval(crate::commands::eval::EvalArgs),
 }
 
