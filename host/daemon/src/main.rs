@@ -12,15 +12,31 @@ use bulkhead_daemon::daemon::{self, Overrides};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{Cli, Command, RunArgs};
+use crate::cli::{Cli, Command, RunArgs, ViewArgs};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Usage errors exit 1, like every other error: exit 2 is `bulkhead eval`'s "denied".
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     let result = match cli.command {
         Command::Run(args) => run(args),
         Command::CheckConfig { file } => check_config(file.as_deref()),
         Command::Plugin(command) => commands::plugin(command),
         Command::Eval(args) => commands::eval::run(args),
+        Command::View(args) => view(args),
+        Command::Schema { schema } => {
+            print!("{}", bulkhead_daemon::schema::Schema::from(schema).generate());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -133,6 +149,34 @@ fn grant_lines(
         ),
         format!("may mount secrets: {}", list(secrets)),
     ]
+}
+
+/// Prints the view plugins get for an existing container, rebuilt from containerd; what could
+/// not be read goes to standard error, so standard output stays a usable view.
+fn view(args: ViewArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let stored = runtime.block_on(async {
+        let containerd =
+            bulkhead_containerd::Containerd::connect_in(&args.containerd_socket, &args.namespace)
+                .await?;
+        anyhow::Ok(
+            bulkhead_daemon::engine::view::stored_view(
+                &containerd,
+                &args.container_id,
+                args.event.into(),
+            )
+            .await?,
+        )
+    })?;
+    for gap in &stored.gaps {
+        eprintln!("bulkhead: warning: {gap}");
+    }
+    let json = serde_json::to_string_pretty(&stored.view).context("cannot print the view")?;
+    println!("{json}");
+    Ok(())
 }
 
 fn init_logging(format: LogFormat) {

@@ -304,3 +304,13 @@ fn verbose_shows_plugin_log_lines_on_stderr() {
     );
     assert!(stderr.contains("eval: hostile allowed"), "{stderr}");
 }
+
+#[test]
+fn a_malformed_command_line_exits_1_not_the_deny_status() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bulkhead"))
+        .args(["eval", "--no-such-flag"])
+        .output()
+        .expect("runs bulkhead");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--no-such-flag"));
+}
