@@ -11,3 +11,6 @@ cargo build --release --workspace --bins
 # Plugin component tests share one wasm build of the SDK instead of one per plugin crate.
 export BULKHEAD_COMPONENT_TARGET_DIR="$PWD/target/bulkhead-component"
 cargo test --release --workspace "$@"
+# The Python example plugin: built with componentize-py and run against its cases by the
+# bulkhead built above; it fails (never skips) when componentize-py cannot be installed.
+BULKHEAD="$PWD/target/release/bulkhead" bash examples/python-no-privileged/test.sh
