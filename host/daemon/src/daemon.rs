@@ -70,7 +70,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     })?;
     let secrets = SecretStore::open(&config.secrets)
         .context("cannot prepare the secrets runtime directory (secrets.runtime-dir)")?;
-    let mut engine = Engine::new(chain, containerd, audit).with_secrets(secrets);
+    let mut engine = Engine::new(chain, containerd, audit)
+        .with_secrets(secrets)
+        .with_recorded_views(config.audit.include_view);
     if let Some(path) = &config.guard.key_file {
         let key = bulkhead_guard::GuardKey::load(path).with_context(|| {
             format!(

@@ -132,12 +132,18 @@ pub struct AuditConfig {
     /// next to the daemon's own log on standard error.
     #[serde(default = "default_audit_path")]
     pub path: PathBuf,
+    /// Record, with each decision, the container view the plugins were given — the real input
+    /// for a plugin's case files. Environment values are replaced by `<redacted>` (pod env may
+    /// carry Kubernetes secrets); names stay. Default false: views make records several KiB.
+    #[serde(default)]
+    pub include_view: bool,
 }
 
 impl Default for AuditConfig {
     fn default() -> Self {
         AuditConfig {
             path: default_audit_path(),
+            include_view: false,
         }
     }
 }

@@ -13,6 +13,7 @@ use std::time::SystemTime;
 use bulkhead_core::config::AUDIT_STDOUT;
 use bulkhead_core::decision::Verdict;
 use bulkhead_core::merge::{Conflict, MergedMutations};
+use bulkhead_core::view::ContainerView;
 use serde::Serialize;
 
 use super::chain::PluginRun;
@@ -40,6 +41,25 @@ pub struct AuditRecord {
     pub result: ResultRecord,
     /// What was done about it.
     pub applied: Applied,
+    /// The view the plugins were given, environment values redacted (`[audit] include-view`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub view: Option<ContainerView>,
+}
+
+/// `view` as an audit record may hold it: every environment value (the process's and the
+/// image config's) replaced by `<redacted>`, since pod env may carry Kubernetes secrets.
+pub fn redacted(mut view: ContainerView) -> ContainerView {
+    let redact = |env: &mut Vec<String>| {
+        for entry in env.iter_mut() {
+            let name = entry.split_once('=').map_or(entry.as_str(), |(n, _)| n);
+            *entry = format!("{name}=<redacted>");
+        }
+    };
+    redact(&mut view.process.env);
+    if let Some(config) = view.image.config.as_mut() {
+        redact(&mut config.env);
+    }
+    view
 }
 
 /// A container's identity.
@@ -217,6 +237,26 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn recorded_views_keep_env_names_and_drop_values() {
+        let mut view = ContainerView::default();
+        view.process.env = vec!["DB_PASSWORD=hunter2".into(), "EMPTY=".into(), "ODD".into()];
+        view.image.config = Some(bulkhead_core::view::ImageConfig {
+            env: vec!["TOKEN=abc".into()],
+            ..Default::default()
+        });
+        let view = redacted(view);
+        assert_eq!(
+            view.process.env,
+            [
+                "DB_PASSWORD=<redacted>",
+                "EMPTY=<redacted>",
+                "ODD=<redacted>"
+            ]
+        );
+        assert_eq!(view.image.config.unwrap().env, ["TOKEN=<redacted>"]);
+    }
 
     #[test]
     fn seccomp_profiles_are_summarized_wherever_they_appear() {

@@ -89,6 +89,8 @@ pub struct Engine {
     /// The limits a container gets for rlimits its spec does not set (see
     /// [`view::runtime_rlimits`]); a plugin's rlimit must not exceed them.
     rlimit_defaults: BTreeMap<String, Rlimit>,
+    /// Record the plugins' view with each decision (`[audit] include-view`).
+    record_views: bool,
 }
 
 /// Sandbox specs kept before the cache starts over (bounds memory on a busy node).
@@ -107,7 +109,14 @@ impl Engine {
             secrets: None,
             sandboxes: Mutex::default(),
             rlimit_defaults: view::runtime_rlimits(),
+            record_views: false,
         }
+    }
+
+    /// Records, with each decision, the view the plugins were given (env values redacted).
+    pub fn with_recorded_views(mut self, record: bool) -> Engine {
+        self.record_views = record;
+        self
     }
 
     /// The pod sandbox's stored spec, cached; `None` when it cannot be read (host namespaces are
@@ -631,7 +640,13 @@ impl Engine {
         applied: Applied,
     ) {
         let container = event.container.clone().unwrap_or_default();
-        let view = view::container_view(event, DecisionPoint::CreateContainer, context);
+        let point = match event.kind {
+            EventKind::PostCreateContainer => DecisionPoint::PostCreateContainer,
+            EventKind::StartContainer => DecisionPoint::StartContainer,
+            _ => DecisionPoint::CreateContainer,
+        };
+        let view = view::container_view(event, point, context);
+        let recorded_view = self.record_views.then(|| audit::redacted(view.clone()));
         let mut applied = applied;
         if applied.would_refuse.is_none() && merged.verdict == Verdict::Allow {
             let as_if_enforced: Vec<(String, Decision)> = plugins
@@ -663,6 +678,7 @@ impl Engine {
                 conflicts: merged.conflicts,
             },
             applied,
+            view: recorded_view,
         });
     }
 }

@@ -314,3 +314,18 @@ async fn an_audit_mode_deny_is_recorded_as_a_would_be_refusal() {
         "{record}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn views_are_recorded_on_request_with_env_values_redacted() {
+    let (engine, records, _cache) = engine(vec![enforce(json!({
+        "name": "judge", "points": ["create-container"]
+    }))]);
+    let engine = engine.with_recorded_views(true);
+    let mut create = event(EventKind::CreateContainer, "c");
+    create.container.as_mut().unwrap().env = vec!["API_KEY=s3cr3t".into()];
+    engine.handle(&create, deadline()).await;
+    let record = &records_for(&records, "c", "CreateContainer")[0];
+    assert_eq!(record["view"]["event"], "create-container", "{record}");
+    assert_eq!(record["view"]["process"]["env"][0], "API_KEY=<redacted>");
+    assert!(!record.to_string().contains("s3cr3t"));
+}

@@ -1,5 +1,10 @@
 //! Assembling the [`ContainerView`] plugins see, from the NRI event, the image facts and (from
 //! PostCreateContainer on) the stored OCI spec.
+//!
+//! [`stored_view`] rebuilds the same view for an existing container from containerd alone
+//! (`bulkhead view`).
+
+mod stored;
 
 use std::collections::BTreeMap;
 
@@ -13,6 +18,8 @@ use bulkhead_core::view::{
 use oci_spec::runtime::Spec;
 
 use super::oci;
+
+pub use stored::{StoredView, StoredViewError, stored_view};
 
 /// What the engine could learn beyond NRI for one container.
 #[derive(Debug, Default)]
