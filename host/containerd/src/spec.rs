@@ -198,18 +198,30 @@ impl Containerd {
             },
         )
         .await
+        .map(drop)
     }
 
-    /// Writes back a spec read with [`Containerd::get_stored_spec`] and patched in place.
+    /// Writes back a spec read with [`Containerd::get_stored_spec`] and patched in place, and
+    /// returns the spec containerd **committed**, decoded from its reply (`Containers.Update`
+    /// returns the stored record): verifying against it proves what was stored without a second
+    /// `Get` on the NRI critical path. Falls back to a `Get` if a reply ever lacks the record.
     ///
     /// # Errors
-    /// [`Error::ContainerNotFound`], [`Error::SpecEncode`], [`Error::Rpc`].
-    pub async fn update_stored_spec(&self, container_id: &str, stored: &StoredSpec) -> Result<()> {
+    /// [`Error::ContainerNotFound`], [`Error::SpecEncode`], [`Error::SpecDecode`], [`Error::Rpc`].
+    pub async fn update_stored_spec(
+        &self,
+        container_id: &str,
+        stored: &StoredSpec,
+    ) -> Result<Spec> {
         let any = stored.encode(container_id)?;
-        self.update_any(container_id, any).await
+        match self.update_any(container_id, any).await? {
+            Some(record) => Ok(StoredSpec::from_record(container_id, record)?.spec),
+            None => self.get_spec(container_id).await,
+        }
     }
 
-    async fn update_any(&self, container_id: &str, spec: Any) -> Result<()> {
+    /// `Containers.Update` of the spec alone; the committed record when the reply carries it.
+    async fn update_any(&self, container_id: &str, spec: Any) -> Result<Option<Container>> {
         let request = UpdateContainerRequest {
             container: Some(Container {
                 id: container_id.to_owned(),
@@ -220,11 +232,12 @@ impl Containerd {
                 paths: vec!["spec".to_owned()],
             }),
         };
-        self.containers()
+        let reply = self
+            .containers()
             .update(request)
             .await
             .map_err(|status| container_status("Containers.Update", container_id, status))?;
-        Ok(())
+        Ok(reply.into_inner().container)
     }
 
     /// Hardens a container: checks it has no task yet, reads its spec, applies `hardening`,
@@ -241,9 +254,8 @@ impl Containerd {
         let mut stored = self.get_stored_spec(container_id).await?;
         hardening.apply(&mut stored.spec);
         let update_started = Instant::now();
-        self.update_stored_spec(container_id, &stored).await?;
+        let spec = self.update_stored_spec(container_id, &stored).await?;
         let update = update_started.elapsed();
-        let spec = self.get_spec(container_id).await?;
         hardening
             .verify(&spec)
             .map_err(|missing| Error::NotApplied {

@@ -3,7 +3,8 @@
 //! On containerd 2.1 (NRI v0.8) capabilities, seccomp, no_new_privileges and a read-only rootfs
 //! cannot be adjusted through NRI; the stored spec is patched with `Containers.Update` during
 //! PostCreateContainer instead, and the task created at start reads it. Every patch is read back
-//! and checked; anything missing is an error, and the engine then refuses the start.
+//! and checked (from the committed record containerd's Update returns); anything missing is an
+//! error, and the engine then refuses the start.
 
 use std::time::{Duration, Instant};
 
@@ -127,12 +128,9 @@ pub async fn patch_spec(
     };
     hardening.apply(&mut stored.spec);
     apply_extras(&mut stored.spec, extras, &rlimits);
-    containerd
-        .update_stored_spec(container_id, &stored)
-        .await
-        .map_err(|e| e.to_string())?;
+    // The reply carries the committed record: verify that, not a second read.
     let written = containerd
-        .get_spec(container_id)
+        .update_stored_spec(container_id, &stored)
         .await
         .map_err(|e| e.to_string())?;
     hardening
