@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use bulkhead_core::config::baseline_plugins;
 use bulkhead_core::event::{Container, EventKind, LifecycleEvent, Pod};
+use bulkhead_core::grants::{CurrentSpec, Subject};
 use bulkhead_core::merge;
 use bulkhead_core::view::DecisionPoint;
 use bulkhead_daemon::engine::chain::{Chain, ChainPlugin};
@@ -101,6 +102,7 @@ fn main() {
     let runtime = Runtime::new(RuntimeOptions::default()).expect("runtime");
     let chain = chain(&runtime);
     let event = event();
+    let rlimits = bulkhead_daemon::engine::view::runtime_rlimits();
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -117,9 +119,23 @@ fn main() {
             // no seccomp profile (so the seccomp plugin answers with its whole default profile).
             view.capabilities.bounding = RUNTIME_DEFAULT_CAPS.map(String::from).to_vec();
             view.capabilities.effective = view.capabilities.bounding.clone();
-            let runs = chain
+            let mut runs = chain
                 .run(&view, Deadline::after(Duration::from_secs(1)))
                 .await;
+            // As the engine does: every answer is judged against its plugin's grants and the
+            // container's current spec before it is merged.
+            let spec = CurrentSpec {
+                seccomp: view.seccomp.as_ref(),
+                mounts: &view.mounts,
+                rlimits: &rlimits,
+            };
+            chain.judge(
+                &mut runs,
+                &Subject {
+                    namespace: &view.pod.namespace,
+                    spec: Some(spec),
+                },
+            );
             let decisions: Vec<_> = runs
                 .iter()
                 .filter_map(|r| r.effective_decision().map(|d| (r.name.clone(), d)))
