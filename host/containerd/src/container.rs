@@ -8,6 +8,8 @@
 //! 2.1.9 fills it with the image's first reference in sort order (`busybox:1.36` for a container
 //! created from `busybox`, when both tags share a digest).
 
+use std::collections::BTreeMap;
+
 use containerd_client::services::v1::Container;
 use oci_spec::runtime::Spec;
 use serde::Deserialize;
@@ -24,6 +26,49 @@ pub const IMAGE_NAME_ANNOTATION: &str = "io.kubernetes.cri.image-name";
 const CONTAINER_TYPE_ANNOTATION: &str = "io.kubernetes.cri.container-type";
 /// The container record extension where CRI keeps its own metadata (JSON).
 const CRI_METADATA_EXTENSION: &str = "io.cri-containerd.container.metadata";
+/// The extension on a pod sandbox's own container record where CRI keeps the sandbox metadata.
+const CRI_SANDBOX_METADATA_EXTENSION: &str = "io.cri-containerd.sandbox.metadata";
+
+/// A container record as containerd's NRI adaptation reads it besides the spec: the record's
+/// labels and the CRI config it was created from.
+///
+/// NRI v0.8 builds a container's labels from both (record labels, then the CRI config's on top)
+/// and a pod's labels and annotations from the sandbox's CRI config (with the sandbox record's
+/// labels and spec annotations on top). Outside an NRI event this is the only place they can be
+/// read again, which is what `bulkhead view` needs to show a container as plugins saw it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CriRecord {
+    /// The record's own labels. For CRI containers: the image config's labels, the CRI config's
+    /// labels and `io.cri-containerd.kind` (`container` or `sandbox`).
+    pub labels: BTreeMap<String, String>,
+    /// The CRI `ContainerConfig` or `PodSandboxConfig` the record was made from; `None` for a
+    /// record CRI did not make (or whose metadata does not decode).
+    pub config: Option<CriConfig>,
+}
+
+/// The policy-relevant part of a CRI `ContainerConfig` or `PodSandboxConfig`, as CRI stored it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct CriConfig {
+    /// Name, uid (pods only) and namespace (pods only) the kubelet gave.
+    pub metadata: CriMetadata,
+    /// Labels the kubelet passed.
+    pub labels: BTreeMap<String, String>,
+    /// Annotations the kubelet passed.
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// CRI's `ContainerMetadata` / `PodSandboxMetadata`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct CriMetadata {
+    /// Container or pod name.
+    pub name: String,
+    /// Pod UID (empty for containers).
+    pub uid: String,
+    /// Kubernetes namespace (empty for containers).
+    pub namespace: String,
+}
 
 /// One container, inspected: what the engine hands to policy at PostCreateContainer.
 #[derive(Debug)]
@@ -79,6 +124,19 @@ impl Containerd {
         let written = annotation(&spec.spec, IMAGE_NAME_ANNOTATION);
         self.image_of(written.as_deref(), image_ref.as_deref(), &record_image)
             .await
+    }
+
+    /// A record's labels and the CRI config it was made from ([`CriRecord`]); works for a
+    /// container and for a pod sandbox id alike.
+    ///
+    /// # Errors
+    /// [`Error::ContainerNotFound`](crate::Error::ContainerNotFound), [`Error::Rpc`](crate::Error::Rpc).
+    pub async fn cri_record(&self, id: &str) -> Result<CriRecord> {
+        let record = self.get_record(id).await?;
+        Ok(CriRecord {
+            labels: record.labels.clone().into_iter().collect(),
+            config: cri_config(&record),
+        })
     }
 
     /// The pod sandbox's spec is read too; a sandbox that cannot be read (gone, not CRI)
@@ -138,6 +196,28 @@ fn annotation(spec: &Spec, key: &str) -> Option<String> {
     spec.annotations().as_ref()?.get(key).cloned()
 }
 
+/// The CRI config kept in a container's or a sandbox's metadata extension. Go's encoding/json
+/// wrote it from the CRI protobuf types, so fields have their proto names (`labels`,
+/// `metadata.uid`); members this crate does not model are ignored.
+fn cri_config(record: &Container) -> Option<CriConfig> {
+    #[derive(Deserialize)]
+    struct Versioned {
+        #[serde(rename = "Metadata")]
+        metadata: Metadata,
+    }
+    #[derive(Deserialize)]
+    struct Metadata {
+        #[serde(rename = "Config")]
+        config: Option<CriConfig>,
+    }
+    let any = record
+        .extensions
+        .get(CRI_METADATA_EXTENSION)
+        .or_else(|| record.extensions.get(CRI_SANDBOX_METADATA_EXTENSION))?;
+    let versioned: Versioned = serde_json::from_slice(&any.value).ok()?;
+    versioned.metadata.config
+}
+
 /// The image id CRI resolved for this container, from its metadata extension.
 fn cri_image_ref(record: &Container) -> Option<String> {
     #[derive(Deserialize)]
@@ -179,6 +259,45 @@ mod tests {
             cri_image_ref(&record).as_deref(),
             Some("sha256:c35796396b839b5a748d5659b40b8c0a95fe87728876a4ef9ad557c1d5646816")
         );
+    }
+
+    #[test]
+    fn cri_config_comes_from_either_metadata_extension() {
+        // As containerd 2.1 stores a sandbox's metadata (trimmed; Go's JSON of the CRI types).
+        let sandbox = r#"{"Version":"v1","Metadata":{"ID":"5e1f","Name":"web_team_u1_0",
+            "Config":{"metadata":{"name":"web","uid":"u1","namespace":"team"},
+                      "labels":{"app":"web"},"annotations":{"a":"b"},
+                      "linux":{"security_context":{"namespace_options":{"network":2}}}},
+            "NetNSPath":"","RuntimeHandler":""}}"#;
+        let mut record = Container::default();
+        record.extensions.insert(
+            CRI_SANDBOX_METADATA_EXTENSION.to_owned(),
+            Any {
+                type_url: "github.com/containerd/cri/pkg/store/sandbox/Metadata".to_owned(),
+                value: sandbox.as_bytes().to_vec(),
+            },
+        );
+        let config = cri_config(&record).unwrap();
+        assert_eq!(config.metadata.namespace, "team");
+        assert_eq!(config.metadata.uid, "u1");
+        assert_eq!(config.labels["app"], "web");
+        assert_eq!(config.annotations["a"], "b");
+
+        let container = r#"{"Version":"v1","Metadata":{"ID":"3bb1",
+            "Config":{"metadata":{"name":"app"},"labels":{"tier":"front"}},"ImageRef":""}}"#;
+        let mut record = Container::default();
+        record.extensions.insert(
+            CRI_METADATA_EXTENSION.to_owned(),
+            Any {
+                type_url: String::new(),
+                value: container.as_bytes().to_vec(),
+            },
+        );
+        let config = cri_config(&record).unwrap();
+        assert_eq!(config.metadata.name, "app");
+        assert_eq!(config.labels["tier"], "front");
+        assert!(config.annotations.is_empty());
+        assert_eq!(cri_config(&Container::default()), None);
     }
 
     #[test]

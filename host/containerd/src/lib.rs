@@ -14,7 +14,8 @@
 //! - [`spec`]: the stored OCI spec: read, facts for policy, pure hardening functions, update and
 //!   verify;
 //! - [`container`]: one CRI container inspected in one go — spec, facts (with its pod's
-//!   namespaces) and the exact image CRI created it from.
+//!   namespaces) and the exact image CRI created it from; its record labels and CRI config (what
+//!   NRI builds labels and pod metadata from).
 //!
 //! Plain containerd gRPC calls are safe inside NRI handlers (unlike CRI or NRI calls, which
 //! deadlock on containerd's NRI lock).
@@ -49,7 +50,7 @@ pub mod reference;
 pub mod spec;
 
 pub use client::{Containerd, DEFAULT_NAMESPACE};
-pub use container::Inspection;
+pub use container::{CriConfig, CriMetadata, CriRecord, Inspection};
 pub use error::{Error, Result};
 pub use image::{ImageConfig, ImageInfo};
 pub use reference::Reference;

@@ -8,6 +8,7 @@
 mod capability;
 mod seccomp;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use capability::Capability;
@@ -19,7 +20,7 @@ use crate::error::Error;
 use crate::view::Mount;
 
 /// Whether the container may run. JSON: `"allow"` or `{"deny": "reason"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// The container may run (with the decision's mutations applied).
@@ -30,7 +31,7 @@ pub enum Verdict {
 }
 
 /// A plugin's whole answer for one container at one decision point.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Decision {
     /// Allow or deny.
@@ -42,10 +43,11 @@ pub struct Decision {
 }
 
 /// A resource limit (OCI `POSIXRlimit`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Rlimit {
     /// Limit name, e.g. `RLIMIT_NOFILE`.
+    #[schemars(extend("enum" = KNOWN_RLIMITS))]
     pub kind: String,
     /// Hard limit.
     pub hard: u64,
@@ -54,7 +56,7 @@ pub struct Rlimit {
 }
 
 /// A request to mount a secret by name; the host checks grants and materializes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SecretMount {
     /// Secret name in the operator's provider (never the value).
@@ -74,7 +76,7 @@ fn default_secret_mode() -> u32 {
 /// flags can only be switched on, which is what lets the engine merge several plugins' answers.
 ///
 /// JSON is externally tagged: `{"drop-capabilities": ["CAP_NET_RAW"]}`, `"set-no-new-privileges"`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mutation {
     /// Remove these capabilities from every set.

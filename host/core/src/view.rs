@@ -15,6 +15,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::decision::SeccompProfile;
@@ -24,7 +25,18 @@ pub type Labels = BTreeMap<String, String>;
 
 /// Where in the container lifecycle a check runs (see DESIGN §3 for what each point can do).
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
+    JsonSchema,
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum DecisionPoint {
@@ -41,7 +53,7 @@ pub enum DecisionPoint {
 }
 
 /// One container at one decision point.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct ContainerView {
     /// Which decision point this view was taken at.
@@ -79,7 +91,7 @@ pub struct ContainerView {
 }
 
 /// The pod a container belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct PodView {
     /// Pod name.
@@ -95,7 +107,7 @@ pub struct PodView {
 }
 
 /// The image, as written and as resolved.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct ImageView {
     /// The reference as the user wrote it.
@@ -115,7 +127,7 @@ pub struct ImageView {
 }
 
 /// The policy-relevant part of the image config blob.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct ImageConfig {
     /// `User`, as written.
@@ -127,7 +139,7 @@ pub struct ImageConfig {
 }
 
 /// The first process of the container.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct ProcessView {
     /// Command line.
@@ -141,7 +153,7 @@ pub struct ProcessView {
 }
 
 /// The identity a process runs as. Defaults to root (uid 0), as the OCI spec does.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct User {
     /// User id.
@@ -156,7 +168,7 @@ pub struct User {
 
 /// Capability sets, as the runtime reported them (`CAP_*` strings; kept as text so that a
 /// capability newer than this build still shows up rather than failing the view).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 #[allow(missing_docs, reason = "the sets are the kernel's")]
 pub struct CapabilitySets {
@@ -168,7 +180,7 @@ pub struct CapabilitySets {
 }
 
 /// Host namespaces the container shares (true = the host's own).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 #[allow(missing_docs, reason = "one flag per Linux namespace kind")]
 pub struct HostNamespaces {
@@ -181,7 +193,7 @@ pub struct HostNamespaces {
 }
 
 /// A mount, as in the OCI spec.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct Mount {
     /// Path inside the container.

@@ -5,9 +5,12 @@
 //! - [`engine`]: what happens on an event — context, plugin chain, merge, enforcement, audit;
 //! - [`secrets`]: granted secrets materialized on a private tmpfs and bind-mounted read-only;
 //! - [`daemon`]: `bulkhead run` — configuration, preflight checks, loading plugins, the session
-//!   loop.
+//!   loop;
+//! - [`schema`]: the JSON Schemas of the container view, decisions and case files
+//!   (`bulkhead schema`).
 
 pub mod daemon;
 pub mod engine;
 pub mod nri;
+pub mod schema;
 pub mod secrets;

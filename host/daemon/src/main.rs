@@ -34,7 +34,10 @@ fn main() -> ExitCode {
         Command::Eval(args) => commands::eval::run(args),
         Command::View(args) => view(args),
         Command::Schema { schema } => {
-            print!("{}", bulkhead_daemon::schema::Schema::from(schema).generate());
+            print!(
+                "{}",
+                bulkhead_daemon::schema::Schema::from(schema).generate()
+            );
             Ok(())
         }
     };

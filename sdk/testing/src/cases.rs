@@ -54,12 +54,14 @@
 mod check;
 mod junit;
 mod parse;
+mod schema;
 
 use std::path::{Path, PathBuf};
 
 use bulkhead_core::decision::Mutation;
 use bulkhead_core::view::{ContainerView, DecisionPoint};
 use bulkhead_runtime::{PluginInfo, PluginLimits, Runtime};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 pub use check::check;
@@ -68,19 +70,27 @@ pub use parse::{load_case_file, parse_case_file};
 use crate::Error;
 
 /// One parsed case file.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+// Its JSON Schema (`bulkhead schema case-file`) is derived from these types; what serde cannot
+// say (the `config` forms, which expectations go together) is written out in `schema.rs`.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[schemars(
+    title = "bulkhead case file",
+    description = "Container views and the answer a plugin must give for each, run by `bulkhead plugin test`."
+)]
 pub struct CaseFile {
     /// The text the plugin's `config` import returns for cases without their own `config`: a JSON
     /// object in the file, serialized; a string (legacy), as is.
     #[serde(default, deserialize_with = "parse::config_text")]
+    #[schemars(schema_with = "schema::config")]
     pub config: Option<String>,
     /// The cases; never empty.
+    #[schemars(length(min = 1))]
     pub cases: Vec<Case>,
 }
 
 /// One container view and what the plugin must answer.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Case {
     /// Shown in the output; defaults to `#<index>`.
@@ -89,9 +99,15 @@ pub struct Case {
     /// This case's config text, overriding the file's (same forms as [`CaseFile::config`]), so one
     /// file can cover several operator configs.
     #[serde(default, deserialize_with = "parse::config_text")]
+    #[schemars(
+        schema_with = "schema::config",
+        description = "This case's config, overriding the file's (same forms), so one file can cover several operator configs."
+    )]
     pub config: Option<String>,
     /// The view passed to `check-container`; its `event` is the decision point.
     #[serde(default)]
+    // The default view, written out, would bury the schema; `{}` means the same.
+    #[schemars(extend("default" = {}))]
     pub container: ContainerView,
     /// Run the case even at a decision point the plugin does not declare. Off by default: the
     /// daemon never makes such a call, so a passing case there would prove nothing.
@@ -102,8 +118,9 @@ pub struct Case {
 }
 
 /// The expected outcome of a case.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[schemars(transform = schema::expectation_rules)]
 pub struct Expectation {
     /// Expected verdict.
     #[serde(default)]
@@ -113,6 +130,9 @@ pub struct Expectation {
     pub reason_contains: Option<String>,
     /// The mutations, when given; compared as a multiset unless [`Expectation::exact`].
     #[serde(default)]
+    #[schemars(
+        description = "The mutations, when given; compared as a multiset unless `exact` is true."
+    )]
     pub mutations: Option<Vec<Mutation>>,
     /// Compare `mutations` as a list: same mutations in the same order. Order rarely matters to
     /// the daemon (it merges and applies by kind), so the default lets a plugin reorder freely.
@@ -121,11 +141,12 @@ pub struct Expectation {
     /// The error kind the call must fail with instead (one of `bulkhead_runtime::Error::KINDS`,
     /// or `plugin-error` for any error the plugin reports itself).
     #[serde(default)]
+    #[schemars(schema_with = "schema::error_kind")]
     pub error: Option<String>,
 }
 
 /// A verdict without its reason (reasons are matched with `reason-contains`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ExpectedVerdict {
     /// The plugin must allow.

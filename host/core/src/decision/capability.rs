@@ -1,6 +1,7 @@
 //! Linux capability names, parsed once so that a typo in a plugin or a case file is an error
 //! instead of a capability silently left in place.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -79,6 +80,39 @@ capabilities! {
     CheckpointRestore = "CAP_CHECKPOINT_RESTORE",
 }
 
+/// Written by hand because the type (de)serializes through `String`: the schema lists the names
+/// the parser accepts, so an editor can complete and check them. The kernel's `CAP_*` name is
+/// what bulkhead writes; the short upper- and lower-case forms (`NET_RAW`, `net_raw`) are what
+/// Kubernetes manifests use. (The parser also ignores case and surrounding blanks entirely; the
+/// schema keeps to these three spellings.)
+impl schemars::JsonSchema for Capability {
+    fn schema_name() -> Cow<'static, str> {
+        "Capability".into()
+    }
+
+    fn schema_id() -> Cow<'static, str> {
+        "bulkhead_core::decision::Capability".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let kernel: Vec<&str> = Capability::ALL.iter().map(|c| c.name()).collect();
+        let short: Vec<&str> = kernel
+            .iter()
+            .map(|name| name.trim_start_matches("CAP_"))
+            .collect();
+        let lower: Vec<String> = short.iter().map(|name| name.to_ascii_lowercase()).collect();
+        schemars::json_schema!({
+            "description": "A Linux capability (see capabilities(7)).",
+            "type": "string",
+            "anyOf": [
+                {"description": "The kernel's name, as bulkhead writes it.", "enum": kernel},
+                {"description": "Without `CAP_`, as Kubernetes writes it.", "enum": short},
+                {"description": "Lower case, without `CAP_`.", "enum": lower},
+            ]
+        })
+    }
+}
+
 impl FromStr for Capability {
     type Err = Error;
 
@@ -143,6 +177,23 @@ mod tests {
         let json = serde_json::to_string(&Capability::Bpf).unwrap();
         assert_eq!(json, "\"CAP_BPF\"");
         assert!(serde_json::from_str::<Capability>("\"CAP_NOPE\"").is_err());
+    }
+
+    #[test]
+    fn schema_lists_every_spelling_the_parser_takes() {
+        let schema = schemars::schema_for!(Capability);
+        let spellings: Vec<&str> = schema.as_value()["anyOf"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|branch| branch["enum"].as_array().unwrap())
+            .map(|name| name.as_str().unwrap())
+            .collect();
+        assert_eq!(spellings.len(), 3 * Capability::ALL.len());
+        assert!(spellings.contains(&"CAP_NET_RAW") && spellings.contains(&"net_raw"));
+        for name in spellings {
+            assert!(name.parse::<Capability>().is_ok(), "{name}");
+        }
     }
 
     #[test]

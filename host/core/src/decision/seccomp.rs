@@ -4,12 +4,14 @@
 //! JSON uses bulkhead's kebab-case field names, and the OCI constant names for actions and
 //! operators (`SCMP_ACT_ERRNO`, `SCMP_CMP_EQ`) so that rules read as they do in OCI profiles.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
 /// What a seccomp rule does when it matches (OCI `SCMP_ACT_*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = accept_kill_alias)]
 #[allow(
     missing_docs,
     reason = "each variant is the OCI action of the same name"
@@ -33,8 +35,16 @@ pub enum SeccompAction {
     Notify,
 }
 
+/// Lists the older name `SCMP_ACT_KILL` (a serde alias of `SCMP_ACT_KILL_THREAD`) in the schema
+/// too, since the parser accepts it.
+fn accept_kill_alias(schema: &mut schemars::Schema) {
+    if let Some(serde_json::Value::Array(names)) = schema.get_mut("enum") {
+        names.push("SCMP_ACT_KILL".into());
+    }
+}
+
 /// How a seccomp argument condition compares (OCI `SCMP_CMP_*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[allow(
     missing_docs,
     reason = "each variant is the OCI operator of the same name"
@@ -57,7 +67,7 @@ pub enum SeccompOperator {
 }
 
 /// One argument condition of a rule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SeccompArg {
     /// Argument index, 0..=5.
@@ -72,7 +82,7 @@ pub struct SeccompArg {
 }
 
 /// One rule: the action for a set of syscalls.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SeccompSyscall {
     /// Syscall names, e.g. `ptrace`.
@@ -88,7 +98,7 @@ pub struct SeccompSyscall {
 }
 
 /// An OCI `LinuxSeccomp` profile.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SeccompProfile {
     /// Action for syscalls no rule matches.
@@ -98,6 +108,7 @@ pub struct SeccompProfile {
     pub default_errno: Option<u32>,
     /// OCI architecture names (`SCMP_ARCH_X86_64`, ...). Empty: the native one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("items" = {"type": "string", "enum": KNOWN_ARCHITECTURES}))]
     pub architectures: Vec<String>,
     /// Rules.
     #[serde(default)]
