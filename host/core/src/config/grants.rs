@@ -13,7 +13,6 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use super::invalid;
-use super::plugins::Builtin;
 use crate::decision::{MutationKind, is_secret_name};
 use crate::error::Error;
 
@@ -127,18 +126,6 @@ impl SecretGrant {
 }
 
 impl Grants {
-    /// The kinds a built-in plugin needs: exactly what its code returns.
-    pub fn for_builtin(builtin: Builtin) -> BTreeSet<MutationKind> {
-        use MutationKind::*;
-        match builtin {
-            Builtin::ImagePolicy | Builtin::Secrets => BTreeSet::new(),
-            Builtin::Seccomp => [SetSeccomp].into(),
-            Builtin::Capabilities => {
-                [DropCapabilities, KeepOnlyCapabilities, SetNoNewPrivileges].into()
-            }
-        }
-    }
-
     /// Whether `name` may be set: granted and not forbidden.
     pub fn covers_env(&self, name: &str) -> bool {
         !is_forbidden_env(name) && self.env.iter().any(|pattern| env_matches(pattern, name))
@@ -326,16 +313,6 @@ mod tests {
         let err = grants("mutations = [\"add-env\"]").unwrap_err();
         assert!(err.to_string().contains("granted by `env`"), "{err}");
         assert!(grants("mutations = [\"make-root\"]").is_err());
-    }
-
-    #[test]
-    fn builtins_get_exactly_what_they_return() {
-        assert!(Grants::for_builtin(Builtin::ImagePolicy).is_empty());
-        assert_eq!(
-            Grants::for_builtin(Builtin::Seccomp),
-            [MutationKind::SetSeccomp].into()
-        );
-        assert!(!Grants::for_builtin(Builtin::Capabilities).contains(&MutationKind::SetSeccomp));
     }
 
     #[test]

@@ -63,6 +63,18 @@ impl Builtin {
         Builtin::Secrets,
     ];
 
+    /// The mutation kinds the plugin needs: exactly what its code returns (its default grant).
+    pub fn needed_kinds(self) -> BTreeSet<MutationKind> {
+        use MutationKind::*;
+        match self {
+            Builtin::ImagePolicy | Builtin::Secrets => BTreeSet::new(),
+            Builtin::Seccomp => [SetSeccomp].into(),
+            Builtin::Capabilities => {
+                [DropCapabilities, KeepOnlyCapabilities, SetNoNewPrivileges].into()
+            }
+        }
+    }
+
     /// The plugin's name (as in `builtin = "..."` and its metadata).
     pub fn name(self) -> &'static str {
         match self {
@@ -132,7 +144,7 @@ impl PluginConfig {
             return kinds;
         }
         match self.builtin {
-            Some(builtin) => Grants::for_builtin(builtin),
+            Some(builtin) => builtin.needed_kinds(),
             None => TIGHTENING.into_iter().collect(),
         }
     }
@@ -223,4 +235,24 @@ fn default_time_budget_ms() -> u64 {
 
 fn default_memory_limit_mib() -> u64 {
     16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtins_need_exactly_what_they_return() {
+        assert!(Builtin::ImagePolicy.needed_kinds().is_empty());
+        assert!(Builtin::Secrets.needed_kinds().is_empty());
+        assert_eq!(
+            Builtin::Seccomp.needed_kinds(),
+            [MutationKind::SetSeccomp].into()
+        );
+        assert!(
+            !Builtin::Capabilities
+                .needed_kinds()
+                .contains(&MutationKind::SetSeccomp)
+        );
+    }
 }
