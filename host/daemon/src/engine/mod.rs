@@ -26,11 +26,12 @@ pub mod apply;
 pub mod audit;
 pub mod chain;
 pub mod oci;
+mod patch;
+mod record;
 pub mod view;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use bulkhead_containerd::Containerd;
 use bulkhead_core::config::PluginMode;
@@ -47,7 +48,7 @@ use oci_spec::runtime::Spec;
 use crate::nri::{Deadline, EventHandler, Outcome};
 use crate::secrets::SecretStore;
 
-use audit::{Applied, AuditLog, AuditRecord, ImageSubject, PodSubject, ResultRecord, Subject};
+use audit::{Applied, AuditLog};
 use chain::{CallOutcome, Chain, PluginRun};
 use view::Context;
 
@@ -420,82 +421,6 @@ impl Engine {
         });
     }
 
-    /// Patches the stored spec with the merged mutations (and the marker); `None` when there
-    /// was nothing to patch.
-    async fn patch(
-        &self,
-        id: &str,
-        merged: &Merged,
-        context: &Context,
-    ) -> Result<Option<Duration>, String> {
-        let hardening = apply::hardening(&merged.mutations)?;
-        let mut extras = apply::extras(&merged.mutations)?;
-        if !merged.mutations.secrets.is_empty() {
-            extras
-                .mounts
-                .extend(self.materialize_secrets(id, merged, context).await?);
-        }
-        if let Some(marker) = &self.marker
-            && let Some(annotation) = marker(id)
-        {
-            extras.annotations.push(annotation);
-        }
-        if hardening.is_empty()
-            && extras.annotations.is_empty()
-            && extras.mounts.is_empty()
-            && merged.mutations.rlimits.is_empty()
-        {
-            return Ok(None);
-        }
-        let patched = apply::patch_spec(
-            &self.containerd,
-            id,
-            context.stored.clone(),
-            &hardening,
-            &extras,
-            &merged.mutations,
-        )
-        .await?;
-        tracing::debug!(
-            elapsed_us = patched.elapsed.as_micros() as u64,
-            "stored spec patched and verified"
-        );
-        Ok(Some(patched.elapsed))
-    }
-
-    /// Writes the granted secrets for container `id`, owned by its process user.
-    async fn materialize_secrets(
-        &self,
-        id: &str,
-        merged: &Merged,
-        context: &Context,
-    ) -> Result<Vec<oci_spec::runtime::Mount>, String> {
-        let Some(store) = &self.secrets else {
-            return Err("secrets were requested but no secret store is configured".into());
-        };
-        let (uid, gid) = match &context.spec {
-            Some((_, facts)) => (facts.uid, facts.gid),
-            None => {
-                let (_, facts) = self
-                    .containerd
-                    .container_facts(id)
-                    .await
-                    .map_err(|e| format!("reading the container's user: {e}"))?;
-                (facts.uid, facts.gid)
-            }
-        };
-        merged
-            .mutations
-            .secrets
-            .values()
-            .map(|chosen| {
-                store
-                    .materialize(id, &chosen.value, uid, gid)
-                    .map_err(|e| e.to_string())
-            })
-            .collect()
-    }
-
     async fn at_start(&self, event: &LifecycleEvent, deadline: Deadline) -> Outcome {
         let Some(container) = &event.container else {
             return Outcome::Allow;
@@ -567,128 +492,6 @@ impl Engine {
             applied,
         );
         outcome
-    }
-
-    /// Records a refusal that no plugin run made (a missed decision, a deadline, a decision
-    /// recorded at PostCreate and enforced now): `enforced` says whether the container was
-    /// refused, or (audit-only chains) would have been.
-    fn record_refusal(&self, event: &LifecycleEvent, reason: &str, enforced: bool) {
-        let (merged, applied) = if enforced {
-            let merged = Merged {
-                verdict: Verdict::Deny(reason.to_string()),
-                ..Merged::default()
-            };
-            let applied = Applied {
-                action: "refused".into(),
-                ..Applied::default()
-            };
-            (merged, applied)
-        } else {
-            let applied = Applied {
-                action: "allowed".into(),
-                would_refuse: Some(reason.to_string()),
-                ..Applied::default()
-            };
-            (Merged::default(), applied)
-        };
-        self.record(
-            event,
-            &Context::default(),
-            None,
-            Vec::new(),
-            merged,
-            applied,
-        );
-    }
-
-    /// What to answer, and record, when the decision at `event` did not finish before the
-    /// deadline: a refusal where the runtime honours one and an enforcing plugin wanted the
-    /// point; otherwise the container proceeds (at PostCreate the start is then refused).
-    fn missed_deadline(&self, event: &LifecycleEvent) -> Outcome {
-        let point = match event.kind {
-            EventKind::CreateContainer => DecisionPoint::CreateContainer,
-            EventKind::StartContainer => DecisionPoint::StartContainer,
-            _ => DecisionPoint::PostCreateContainer,
-        };
-        let reason = "bulkhead: no decision within the runtime's deadline; refused (fail closed)";
-        let enforced = self.chain.enforcing_wants(point)
-            || (point == DecisionPoint::PostCreateContainer && self.marker.is_some());
-        tracing::error!(event = %event.kind, enforced, "no decision before the deadline");
-        self.record_refusal(event, reason, enforced);
-        if let Some(container) = &event.container
-            && event.kind == EventKind::CreateContainer
-            && enforced
-        {
-            self.tracked(|t| t.remove(&container.id));
-        }
-        if enforced && event.kind.can_refuse() {
-            Outcome::Refuse {
-                reason: reason.into(),
-            }
-        } else {
-            Outcome::Allow
-        }
-    }
-
-    fn record(
-        &self,
-        event: &LifecycleEvent,
-        context: &Context,
-        context_error: Option<String>,
-        plugins: Vec<PluginRun>,
-        merged: Merged,
-        applied: Applied,
-    ) {
-        let container = event.container.clone().unwrap_or_default();
-        let point = match event.kind {
-            EventKind::PostCreateContainer => DecisionPoint::PostCreateContainer,
-            EventKind::StartContainer => DecisionPoint::StartContainer,
-            _ => DecisionPoint::CreateContainer,
-        };
-        let view = view::container_view(event, point, context);
-        let recorded_view = self.record_views.then(|| audit::redacted(view.clone()));
-        let mut applied = applied;
-        if applied.would_refuse.is_none() && merged.verdict == Verdict::Allow {
-            let as_if_enforced: Vec<(String, Decision)> = plugins
-                .iter()
-                .map(|run| (run.name.clone(), run.decision_if_enforced()))
-                .collect();
-            if let Verdict::Deny(reason) = merge_all(&as_if_enforced).verdict {
-                applied.would_refuse = Some(bounded(&format!("bulkhead: {reason}"), MAX_CRI_TEXT));
-            }
-        }
-        self.audit.write(&AuditRecord {
-            time: audit::now(),
-            event: event.kind.name().into(),
-            container: Subject {
-                id: container.id,
-                name: container.name,
-            },
-            pod: pod_subject(&event.pod),
-            image: ImageSubject {
-                reference: view.image.reference,
-                normalized: view.image.normalized,
-                digest: view.image.digest,
-            },
-            context_error,
-            plugins,
-            result: ResultRecord {
-                verdict: merged.verdict,
-                mutations: merged.mutations,
-                conflicts: merged.conflicts,
-            },
-            applied,
-            view: recorded_view,
-        });
-    }
-}
-
-fn pod_subject(pod: &Pod) -> PodSubject {
-    PodSubject {
-        id: pod.id.clone(),
-        name: pod.name.clone(),
-        namespace: pod.namespace.clone(),
-        uid: pod.uid.clone(),
     }
 }
 

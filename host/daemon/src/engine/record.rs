@@ -1,0 +1,138 @@
+//! Writing the audit record of a decision — including the refusals no plugin run made (a
+//! missed decision, the engine's own deadline) and the would-be refusals of audit-mode chains.
+
+use bulkhead_core::decision::{Decision, Verdict};
+use bulkhead_core::event::{EventKind, LifecycleEvent, Pod};
+use bulkhead_core::merge::Merged;
+use bulkhead_core::text::{MAX_CRI_TEXT, bounded};
+use bulkhead_core::view::DecisionPoint;
+
+use super::audit::{self, Applied, AuditRecord, ImageSubject, PodSubject, ResultRecord, Subject};
+use super::chain::PluginRun;
+use super::view::{self, Context};
+use super::{Engine, merge_all};
+use crate::nri::Outcome;
+
+impl Engine {
+    /// Records a refusal that no plugin run made (a missed decision, a deadline, a decision
+    /// recorded at PostCreate and enforced now): `enforced` says whether the container was
+    /// refused, or (audit-only chains) would have been.
+    pub(super) fn record_refusal(&self, event: &LifecycleEvent, reason: &str, enforced: bool) {
+        let (merged, applied) = if enforced {
+            let merged = Merged {
+                verdict: Verdict::Deny(reason.to_string()),
+                ..Merged::default()
+            };
+            let applied = Applied {
+                action: "refused".into(),
+                ..Applied::default()
+            };
+            (merged, applied)
+        } else {
+            let applied = Applied {
+                action: "allowed".into(),
+                would_refuse: Some(reason.to_string()),
+                ..Applied::default()
+            };
+            (Merged::default(), applied)
+        };
+        self.record(
+            event,
+            &Context::default(),
+            None,
+            Vec::new(),
+            merged,
+            applied,
+        );
+    }
+
+    /// What to answer, and record, when the decision at `event` did not finish before the
+    /// deadline: a refusal where the runtime honours one and an enforcing plugin wanted the
+    /// point; otherwise the container proceeds (at PostCreate the start is then refused).
+    pub(super) fn missed_deadline(&self, event: &LifecycleEvent) -> Outcome {
+        let point = match event.kind {
+            EventKind::CreateContainer => DecisionPoint::CreateContainer,
+            EventKind::StartContainer => DecisionPoint::StartContainer,
+            _ => DecisionPoint::PostCreateContainer,
+        };
+        let reason = "bulkhead: no decision within the runtime's deadline; refused (fail closed)";
+        let enforced = self.chain.enforcing_wants(point)
+            || (point == DecisionPoint::PostCreateContainer && self.marker.is_some());
+        tracing::error!(event = %event.kind, enforced, "no decision before the deadline");
+        self.record_refusal(event, reason, enforced);
+        if let Some(container) = &event.container
+            && event.kind == EventKind::CreateContainer
+            && enforced
+        {
+            self.tracked(|t| t.remove(&container.id));
+        }
+        if enforced && event.kind.can_refuse() {
+            Outcome::Refuse {
+                reason: reason.into(),
+            }
+        } else {
+            Outcome::Allow
+        }
+    }
+
+    pub(super) fn record(
+        &self,
+        event: &LifecycleEvent,
+        context: &Context,
+        context_error: Option<String>,
+        plugins: Vec<PluginRun>,
+        merged: Merged,
+        applied: Applied,
+    ) {
+        let container = event.container.clone().unwrap_or_default();
+        let point = match event.kind {
+            EventKind::PostCreateContainer => DecisionPoint::PostCreateContainer,
+            EventKind::StartContainer => DecisionPoint::StartContainer,
+            _ => DecisionPoint::CreateContainer,
+        };
+        let view = view::container_view(event, point, context);
+        let recorded_view = self.record_views.then(|| audit::redacted(view.clone()));
+        let mut applied = applied;
+        if applied.would_refuse.is_none() && merged.verdict == Verdict::Allow {
+            let as_if_enforced: Vec<(String, Decision)> = plugins
+                .iter()
+                .map(|run| (run.name.clone(), run.decision_if_enforced()))
+                .collect();
+            if let Verdict::Deny(reason) = merge_all(&as_if_enforced).verdict {
+                applied.would_refuse = Some(bounded(&format!("bulkhead: {reason}"), MAX_CRI_TEXT));
+            }
+        }
+        self.audit.write(&AuditRecord {
+            time: audit::now(),
+            event: event.kind.name().into(),
+            container: Subject {
+                id: container.id,
+                name: container.name,
+            },
+            pod: pod_subject(&event.pod),
+            image: ImageSubject {
+                reference: view.image.reference,
+                normalized: view.image.normalized,
+                digest: view.image.digest,
+            },
+            context_error,
+            plugins,
+            result: ResultRecord {
+                verdict: merged.verdict,
+                mutations: merged.mutations,
+                conflicts: merged.conflicts,
+            },
+            applied,
+            view: recorded_view,
+        });
+    }
+}
+
+fn pod_subject(pod: &Pod) -> PodSubject {
+    PodSubject {
+        id: pod.id.clone(),
+        name: pod.name.clone(),
+        namespace: pod.namespace.clone(),
+        uid: pod.uid.clone(),
+    }
+}
