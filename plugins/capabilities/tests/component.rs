@@ -22,26 +22,6 @@ fn plugin(config: &str) -> TestPlugin {
     TestPlugin::load_with(component(), limits).unwrap()
 }
 
-/// The plugin's refusal of `config` when the host loads it (`validate-config`): an operator
-/// sees it at `bulkhead check-config`, before any container is judged.
-fn refused_at_load(config: &str) -> String {
-    let limits = PluginLimits {
-        config: config.into(),
-        ..PluginLimits::default()
-    };
-    match TestPlugin::load_with(component(), limits) {
-        Ok(_) => panic!("the plugin accepted config {config}"),
-        Err(err) => {
-            let message = err.to_string();
-            assert!(
-                message.contains("invalid-config") || message.contains("config key"),
-                "{message}"
-            );
-            message
-        }
-    }
-}
-
 const ORDINARY: &str = r#"{"event": "post-create-container", "pod": {"namespace": "team-a"},
     "capabilities": {"bounding": ["CAP_CHOWN", "CAP_NET_RAW", "CAP_NET_BIND_SERVICE"]}}"#;
 
@@ -92,6 +72,6 @@ fn exempt_namespace_keeps_drops_and_restricted_profile_applies() {
 
 #[test]
 fn bad_config_is_an_error_naming_the_key() {
-    let err = refused_at_load(r#"{"drop": ["CAP_FLY"]}"#);
+    let err = TestPlugin::assert_refuses_config(component(), r#"{"drop": ["CAP_FLY"]}"#);
     assert!(err.contains("`drop`") && err.contains("CAP_FLY"), "{err}");
 }

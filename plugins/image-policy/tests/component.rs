@@ -22,32 +22,12 @@ fn plugin(config: &str) -> TestPlugin {
     TestPlugin::load_with(component(), limits).unwrap()
 }
 
-/// The plugin's refusal of `config` when the host loads it (`validate-config`): an operator
-/// sees it at `bulkhead check-config`, before any container is judged.
-fn refused_at_load(config: &str) -> String {
-    let limits = PluginLimits {
-        config: config.into(),
-        ..PluginLimits::default()
-    };
-    match TestPlugin::load_with(component(), limits) {
-        Ok(_) => panic!("the plugin accepted config {config}"),
-        Err(err) => {
-            let message = err.to_string();
-            assert!(
-                message.contains("invalid-config") || message.contains("config key"),
-                "{message}"
-            );
-            message
-        }
-    }
-}
-
 #[test]
 fn metadata_names_both_decision_points() {
     let p = plugin("{}");
     assert_eq!(p.plugin().name(), "image-policy");
     // A broken config is refused at load, by validate-config, naming the key.
-    assert!(refused_at_load("{\"nope\": 1}").contains("`nope`"));
+    assert!(TestPlugin::assert_refuses_config(component(), "{\"nope\": 1}").contains("`nope`"));
 }
 
 #[test]
@@ -93,6 +73,6 @@ fn root_user_is_checked_after_create() {
 
 #[test]
 fn bad_config_is_an_error_naming_the_key() {
-    let err = refused_at_load(r#"{"deny-latest": "yes"}"#);
+    let err = TestPlugin::assert_refuses_config(component(), r#"{"deny-latest": "yes"}"#);
     assert!(err.contains("`deny-latest`"), "{err}");
 }

@@ -24,26 +24,6 @@ fn plugin(config: &str) -> TestPlugin {
     TestPlugin::load_with(component(), limits).unwrap()
 }
 
-/// The plugin's refusal of `config` when the host loads it (`validate-config`): an operator
-/// sees it at `bulkhead check-config`, before any container is judged.
-fn refused_at_load(config: &str) -> String {
-    let limits = PluginLimits {
-        config: config.into(),
-        ..PluginLimits::default()
-    };
-    match TestPlugin::load_with(component(), limits) {
-        Ok(_) => panic!("the plugin accepted config {config}"),
-        Err(err) => {
-            let message = err.to_string();
-            assert!(
-                message.contains("invalid-config") || message.contains("config key"),
-                "{message}"
-            );
-            message
-        }
-    }
-}
-
 fn seccomp(decision: &Decision) -> Option<&SeccompProfile> {
     decision.mutations.iter().find_map(|m| match m {
         Mutation::SetSeccomp(p) => Some(p),
@@ -109,7 +89,8 @@ fn operator_profile_and_annotation() {
 
 #[test]
 fn unknown_syscall_is_a_config_error_naming_profile_and_syscall() {
-    let err = refused_at_load(
+    let err = TestPlugin::assert_refuses_config(
+        component(),
         r#"{"profiles": {"web": {"default-action": "SCMP_ACT_ERRNO",
             "syscalls": [{"names": ["opena"], "action": "SCMP_ACT_ALLOW"}]}}}"#,
     );

@@ -23,26 +23,6 @@ fn plugin(config: &str) -> TestPlugin {
     TestPlugin::load_with(component(), limits).unwrap()
 }
 
-/// The plugin's refusal of `config` when the host loads it (`validate-config`): an operator
-/// sees it at `bulkhead check-config`, before any container is judged.
-fn refused_at_load(config: &str) -> String {
-    let limits = PluginLimits {
-        config: config.into(),
-        ..PluginLimits::default()
-    };
-    match TestPlugin::load_with(component(), limits) {
-        Ok(_) => panic!("the plugin accepted config {config}"),
-        Err(err) => {
-            let message = err.to_string();
-            assert!(
-                message.contains("invalid-config") || message.contains("config key"),
-                "{message}"
-            );
-            message
-        }
-    }
-}
-
 const GRANTS: &str = r#"{"grants": [{"namespaces": ["team-a"], "secrets": ["db-password"]}, {"namespaces": ["*"], "secrets": ["ca-bundle"]}]}"#;
 
 #[test]
@@ -88,6 +68,9 @@ fn ungranted_or_malformed_requests_are_denied() {
 
 #[test]
 fn bad_config_is_an_error_naming_the_key() {
-    let err = refused_at_load(r#"{"grants": [{"namespaces": ["a"], "secrets": ["Bad/Name"]}]}"#);
+    let err = TestPlugin::assert_refuses_config(
+        component(),
+        r#"{"grants": [{"namespaces": ["a"], "secrets": ["Bad/Name"]}]}"#,
+    );
     assert!(err.contains("`grants[0].secrets`"), "{err}");
 }

@@ -53,6 +53,28 @@ impl TestPlugin {
         })
     }
 
+    /// Asserts the component at `path` refuses `config` (its JSON config) when loaded — its
+    /// `validate-config` answer, which an operator sees at `bulkhead check-config` — and returns
+    /// the error message (to check it names the key).
+    #[track_caller]
+    pub fn assert_refuses_config(path: impl AsRef<Path>, config: &str) -> String {
+        let limits = PluginLimits {
+            config: config.into(),
+            ..PluginLimits::default()
+        };
+        match TestPlugin::load_with(path, limits) {
+            Ok(loaded) => panic!("{} accepted config {config}", loaded.plugin.name()),
+            Err(err) => {
+                let message = err.to_string();
+                assert!(
+                    message.contains("config key") || message.contains("invalid-config"),
+                    "not a config refusal: {message}"
+                );
+                message
+            }
+        }
+    }
+
     /// The loaded plugin (name, metadata, digest).
     pub fn plugin(&self) -> &Plugin {
         &self.plugin
