@@ -196,43 +196,39 @@ fn annotation(spec: &Spec, key: &str) -> Option<String> {
     spec.annotations().as_ref()?.get(key).cloned()
 }
 
-/// The CRI config kept in a container's or a sandbox's metadata extension. Go's encoding/json
-/// wrote it from the CRI protobuf types, so fields have their proto names (`labels`,
-/// `metadata.uid`); members this crate does not model are ignored.
-fn cri_config(record: &Container) -> Option<CriConfig> {
+/// What CRI keeps in a container's or a sandbox's metadata extension (`{"Version": .., "Metadata":
+/// {..}}`). Go's encoding/json wrote it from the CRI types, so the config's fields have their
+/// proto names (`labels`, `metadata.uid`); members this crate does not model are ignored.
+#[derive(Deserialize)]
+struct CriExtension {
+    #[serde(rename = "Config")]
+    config: Option<CriConfig>,
+    #[serde(rename = "ImageRef", default)]
+    image_ref: String,
+}
+
+/// The metadata stored under `extension` of `record`, if it is there and parses.
+fn cri_metadata(record: &Container, extension: &str) -> Option<CriExtension> {
     #[derive(Deserialize)]
     struct Versioned {
         #[serde(rename = "Metadata")]
-        metadata: Metadata,
+        metadata: CriExtension,
     }
-    #[derive(Deserialize)]
-    struct Metadata {
-        #[serde(rename = "Config")]
-        config: Option<CriConfig>,
-    }
-    let any = record
-        .extensions
-        .get(CRI_METADATA_EXTENSION)
-        .or_else(|| record.extensions.get(CRI_SANDBOX_METADATA_EXTENSION))?;
+    let any = record.extensions.get(extension)?;
     let versioned: Versioned = serde_json::from_slice(&any.value).ok()?;
-    versioned.metadata.config
+    Some(versioned.metadata)
+}
+
+/// The CRI config kept in a container's or a sandbox's metadata extension.
+fn cri_config(record: &Container) -> Option<CriConfig> {
+    cri_metadata(record, CRI_METADATA_EXTENSION)
+        .or_else(|| cri_metadata(record, CRI_SANDBOX_METADATA_EXTENSION))?
+        .config
 }
 
 /// The image id CRI resolved for this container, from its metadata extension.
 fn cri_image_ref(record: &Container) -> Option<String> {
-    #[derive(Deserialize)]
-    struct Versioned {
-        #[serde(rename = "Metadata")]
-        metadata: Metadata,
-    }
-    #[derive(Deserialize)]
-    struct Metadata {
-        #[serde(rename = "ImageRef", default)]
-        image_ref: String,
-    }
-    let any = record.extensions.get(CRI_METADATA_EXTENSION)?;
-    let versioned: Versioned = serde_json::from_slice(&any.value).ok()?;
-    image_id(&versioned.metadata.image_ref)
+    image_id(&cri_metadata(record, CRI_METADATA_EXTENSION)?.image_ref)
 }
 
 #[cfg(test)]
