@@ -55,5 +55,5 @@ pub use limits::{
     DEFAULT_LOG_LINES_PER_CALL, DEFAULT_MEMORY_LIMIT, DEFAULT_TIME_BUDGET, MAX_LOG_LINE_BYTES,
     PluginLimits,
 };
-pub use plugin::{Plugin, PluginInfo, SUPPORTED_ABI_VERSIONS};
+pub use plugin::{Plugin, PluginInfo, PreparedView, SUPPORTED_ABI_VERSIONS};
 pub use runtime::{Runtime, RuntimeOptions};

@@ -82,6 +82,17 @@ impl Bound {
     }
 }
 
+/// A container view converted to the guest's types once, for any number of plugin calls (every
+/// supported ABI version takes the same `container` record).
+pub struct PreparedView(wit::Container);
+
+impl PreparedView {
+    /// Converts `view`.
+    pub fn new(view: &ContainerView) -> PreparedView {
+        PreparedView(convert::container_to_wit(view))
+    }
+}
+
 /// What a plugin says about itself in `metadata()`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginInfo {
@@ -286,10 +297,16 @@ impl Plugin {
     /// Blocking and CPU-bound, bounded by the plugin's time budget: from async code, call it in
     /// `spawn_blocking`. Never panics; every failure is an [`Error`] naming the plugin.
     pub fn check_container(&self, view: &ContainerView) -> Result<Decision, Error> {
-        let input = convert::container_to_wit(view);
+        self.check_prepared(&PreparedView::new(view))
+    }
+
+    /// [`Plugin::check_container`] on a view already converted for the guest: a chain converts
+    /// the view once and hands the same [`PreparedView`] to each plugin.
+    pub fn check_prepared(&self, view: &PreparedView) -> Result<Decision, Error> {
+        let input = &view.0;
         let answer = self
             .inner
-            .call(|store, plugin| plugin.check_container(store, &input))?;
+            .call(|store, plugin| plugin.check_container(store, input))?;
         let name = || self.inner.name.to_string();
         match answer {
             Ok(decision) => {

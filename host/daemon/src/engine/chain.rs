@@ -1,10 +1,10 @@
 //! The configured plugin chain and one run of it over a container view.
 //!
 //! Plugins run one after another in configuration order (a later plugin's seccomp profile is
-//! compared with the earlier one's, so order is part of the policy). Each call runs on a
-//! blocking thread inside the plugin's own time budget; before each call the engine checks the
-//! time left until the runtime's deadline, and a plugin that cannot get its full budget is not
-//! started: its failure policy is applied by the host, as for a timeout.
+//! compared with the earlier one's, so order is part of the policy). The chain runs in one
+//! blocking section, each call inside the plugin's own time budget; before each call the engine
+//! checks the time left until the runtime's deadline, and a plugin that cannot get its full
+//! budget is not started: its failure policy is applied by the host, as for a timeout.
 //!
 //! A plugin's decision is only a request: [`Chain::judge`] holds every run against the
 //! plugin's grants (see `bulkhead_core::grants`) before anything is merged, and a decision that
@@ -21,8 +21,10 @@ use bulkhead_core::decision::{Decision, MutationKind, Verdict};
 use bulkhead_core::grants::{self, Allowance, Subject, Violation};
 use bulkhead_core::text::{MAX_RECORD_TEXT, bounded};
 use bulkhead_core::view::{ContainerView, DecisionPoint};
-use bulkhead_runtime::Plugin;
+use bulkhead_runtime::{Plugin, PreparedView};
 use serde::Serialize;
+
+use tokio::runtime::{Handle, RuntimeFlavor};
 
 use crate::nri::Deadline;
 
@@ -248,57 +250,47 @@ impl Chain {
     }
 
     /// Runs every plugin wanting the view's decision point, in order, within `deadline`.
+    ///
+    /// The whole chain runs in one blocking section, on a view converted for the guests once: on
+    /// the calling worker thread in a multi-threaded runtime, else on one blocking thread.
     pub async fn run(&self, view: &ContainerView, deadline: Deadline) -> Vec<PluginRun> {
-        let view = Arc::new(view.clone());
-        let mut runs = Vec::new();
-        for entry in self.plugins.iter().filter(|p| p.plugin.wants(view.event)) {
-            let budget = entry.plugin.limits().time_budget;
-            if deadline.remaining() < budget {
-                runs.push(failed_run(
-                    entry,
-                    Duration::ZERO,
-                    "no-budget",
-                    format!(
-                        "plugin {}: not started, {:?} left before the runtime's deadline is less than its {budget:?} budget",
-                        entry.plugin.name(),
-                        deadline.remaining()
-                    ),
-                ));
-                continue;
-            }
+        let point = view.event;
+        let wanting: Vec<usize> = (0..self.plugins.len())
+            .filter(|&i| self.plugins[i].plugin.wants(point))
+            .collect();
+        if wanting.is_empty() {
+            return Vec::new();
+        }
+        let prepared = PreparedView::new(view);
+        let run_all = move |plugins: &[ChainPlugin], indices: &[usize], view: &PreparedView| {
+            indices
+                .iter()
+                .map(|&i| run_one(&plugins[i], view, deadline))
+                .collect::<Vec<_>>()
+        };
+        let runs = if Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
+            // On this very thread: no hand-over to a pool thread that may have to be woken up
+            // first. Tokio moves this worker's other tasks elsewhere meanwhile. Each plugin is
+            // stopped at its own budget and none starts without its full budget, so the section
+            // ends by the deadline.
+            tokio::task::block_in_place(|| run_all(&self.plugins, &wanting, &prepared))
+        } else {
+            let plugins = self.plugins.clone();
+            let indices = wanting.clone();
+            let call = tokio::task::spawn_blocking(move || run_all(&plugins, &indices, &prepared));
+            // This outer limit only guards against a blocking pool that is itself starved.
             let started = Instant::now();
-            let plugin = entry.plugin.clone();
-            let input = view.clone();
-            let call = tokio::task::spawn_blocking(move || plugin.check_container(&input));
-            // The runtime stops the call at its budget; this outer limit only guards against a
-            // blocking pool that is itself starved.
-            let result = tokio::time::timeout(deadline.remaining(), call).await;
-            let elapsed = started.elapsed();
-            let run = match result {
-                Ok(Ok(Ok(decision))) => PluginRun {
-                    name: entry.plugin.name().to_string(),
-                    digest: entry.plugin.digest().to_string(),
-                    mode: entry.mode,
-                    duration_us: elapsed.as_micros() as u64,
-                    outcome: CallOutcome::Decided(bounded_reason(decision)),
-                },
-                Ok(Ok(Err(error))) => failed_run(entry, elapsed, error.kind(), error.to_string()),
-                Ok(Err(join)) => failed_run(
-                    entry,
-                    elapsed,
-                    "panic",
-                    format!("plugin {}: host task failed: {join}", entry.plugin.name()),
-                ),
-                Err(_) => failed_run(
-                    entry,
-                    elapsed,
-                    "deadline",
-                    format!(
-                        "plugin {}: no answer before the runtime's deadline",
-                        entry.plugin.name()
-                    ),
-                ),
-            };
+            match tokio::time::timeout(deadline.remaining(), call).await {
+                Ok(Ok(runs)) => runs,
+                Ok(Err(join)) => self.fail_each(&wanting, started.elapsed(), "panic", |name| {
+                    format!("plugin {name}: host task failed: {join}")
+                }),
+                Err(_) => self.fail_each(&wanting, started.elapsed(), "deadline", |name| {
+                    format!("plugin {name}: no answer before the runtime's deadline")
+                }),
+            }
+        };
+        for run in &runs {
             if let CallOutcome::Failed {
                 kind,
                 message,
@@ -308,9 +300,56 @@ impl Chain {
             {
                 tracing::warn!(plugin = %run.name, kind, ?policy, "{message}");
             }
-            runs.push(run);
         }
         runs
+    }
+
+    /// A failure of `kind` for each plugin at `indices`, with `message(name)`.
+    fn fail_each(
+        &self,
+        indices: &[usize],
+        elapsed: Duration,
+        kind: &str,
+        message: impl Fn(&str) -> String,
+    ) -> Vec<PluginRun> {
+        indices
+            .iter()
+            .map(|&i| {
+                let entry = &self.plugins[i];
+                failed_run(entry, elapsed, kind, message(entry.plugin.name()))
+            })
+            .collect()
+    }
+}
+
+/// One plugin's call on a blocking thread: not started when the time left before the runtime's
+/// deadline is less than its budget.
+fn run_one(entry: &ChainPlugin, view: &PreparedView, deadline: Deadline) -> PluginRun {
+    let budget = entry.plugin.limits().time_budget;
+    if deadline.remaining() < budget {
+        return failed_run(
+            entry,
+            Duration::ZERO,
+            "no-budget",
+            format!(
+                "plugin {}: not started, {:?} left before the runtime's deadline is less than its {budget:?} budget",
+                entry.plugin.name(),
+                deadline.remaining()
+            ),
+        );
+    }
+    let started = Instant::now();
+    let result = entry.plugin.check_prepared(view);
+    let elapsed = started.elapsed();
+    match result {
+        Ok(decision) => PluginRun {
+            name: entry.plugin.name().to_string(),
+            digest: entry.plugin.digest().to_string(),
+            mode: entry.mode,
+            duration_us: elapsed.as_micros() as u64,
+            outcome: CallOutcome::Decided(bounded_reason(decision)),
+        },
+        Err(error) => failed_run(entry, elapsed, error.kind(), error.to_string()),
     }
 }
 
