@@ -87,6 +87,24 @@ impl Testbed {
         log_records(&std::fs::read_to_string(self.audit_path()).unwrap_or_default())
     }
 
+    /// The audit records for container `name` at `event`, waiting up to 3 s for the first
+    /// one: bulkhead writes records from its own thread, after answering containerd, so a
+    /// record may land just after the CRI call returned. Empty if none came.
+    pub fn audit_records_for(&self, name: &str, event: &str) -> Vec<serde_json::Value> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        loop {
+            let found: Vec<_> = self
+                .audit_records()
+                .into_iter()
+                .filter(|r| r["container"]["name"] == name && r["event"] == event)
+                .collect();
+            if !found.is_empty() || std::time::Instant::now() >= deadline {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Starts `command` (usually from [`Testbed::bulkhead_command`]) and waits until it has
     /// registered with containerd and synchronized.
     pub async fn start_bulkhead(&self, command: Command, name: &str) -> anyhow::Result<Process> {

@@ -21,11 +21,7 @@ fn sleeper(name: &str) -> ContainerSpec {
 
 /// The audit records for container `name` at `event`.
 fn audited(testbed: &Testbed, name: &str, event: &str) -> Vec<Value> {
-    testbed
-        .audit_records()
-        .into_iter()
-        .filter(|r| r["container"]["name"] == name && r["event"] == event)
-        .collect()
+    testbed.audit_records_for(name, event)
 }
 
 /// Whether the container's process ever started, per CRI.

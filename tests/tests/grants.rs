@@ -24,9 +24,9 @@ fn sleeper(name: &str) -> ContainerSpec {
 /// The first audit record for container `name` at `event`.
 fn audited(testbed: &Testbed, name: &str, event: &str) -> Value {
     testbed
-        .audit_records()
+        .audit_records_for(name, event)
         .into_iter()
-        .find(|r| r["container"]["name"] == name && r["event"] == event)
+        .next()
         .unwrap_or_else(|| panic!("no {event} audit record for {name}"))
 }
 

@@ -23,9 +23,9 @@ fn sleeper(name: &str) -> ContainerSpec {
 /// The StartContainer audit record of container `name`.
 fn start_record(testbed: &Testbed, name: &str) -> Value {
     testbed
-        .audit_records()
+        .audit_records_for(name, "StartContainer")
         .into_iter()
-        .find(|r| r["container"]["name"] == name && r["event"] == "StartContainer")
+        .next()
         .unwrap_or_else(|| panic!("no StartContainer record for {name}"))
 }
 

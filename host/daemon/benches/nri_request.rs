@@ -102,7 +102,7 @@ fn decode_and_respond(c: &mut Criterion) {
             decoder.push(black_box(&wire[..half]));
             decoder.push(black_box(&wire[half..]));
             let message = decoder.next_message().expect("valid").expect("complete");
-            let response = runtime.block_on(server::answer(
+            let (response, _answered) = runtime.block_on(server::answer(
                 &service,
                 &message,
                 tokio::time::Instant::now(),

@@ -7,7 +7,7 @@
 use std::fs::OpenOptions;
 use std::io::{self, LineWriter, Write};
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::mpsc;
 use std::time::SystemTime;
 
 use bulkhead_core::config::AUDIT_STDOUT;
@@ -133,10 +133,27 @@ pub struct Applied {
     pub would_refuse: Option<String>,
 }
 
-/// Where records go. Cheap to clone; writes are serialized.
+/// Where records go. Cheap to clone.
+///
+/// Records are encoded and written by a dedicated thread, so a decision pays for handing its
+/// record over, not for JSON encoding and a `write(2)`: the answer to containerd goes out
+/// while the record is written. The queue is bounded ([`AUDIT_QUEUE`]); when it is full the
+/// decision waits for room — records are never dropped. [`AuditLog::flush`] waits until every
+/// record handed over so far is written; the daemon calls it before exiting. A record is lost
+/// only if the process is killed in the instant between handing it over and its write.
 #[derive(Clone)]
 pub struct AuditLog {
-    sink: Arc<Mutex<Box<dyn Write + Send>>>,
+    queue: mpsc::SyncSender<Job>,
+}
+
+/// Records waiting for the writer thread before a decision has to wait for room.
+pub const AUDIT_QUEUE: usize = 4096;
+
+/// Work for the writer thread.
+enum Job {
+    Record(Box<AuditRecord>),
+    /// Answer once everything before it is written.
+    Flush(mpsc::Sender<()>),
 }
 
 impl AuditLog {
@@ -158,34 +175,61 @@ impl AuditLog {
                     .open(path)?,
             ))
         };
-        Ok(AuditLog {
-            sink: Arc::new(Mutex::new(sink)),
-        })
+        AuditLog::start(sink)
     }
 
     /// A log writing into `sink` (tests).
     pub fn to_writer(sink: impl Write + Send + 'static) -> AuditLog {
-        AuditLog {
-            sink: Arc::new(Mutex::new(Box::new(sink))),
+        AuditLog::start(Box::new(sink)).expect("spawning the audit writer thread")
+    }
+
+    fn start(mut sink: Box<dyn Write + Send>) -> io::Result<AuditLog> {
+        let (queue, jobs) = mpsc::sync_channel::<Job>(AUDIT_QUEUE);
+        std::thread::Builder::new()
+            .name("bulkhead-audit".into())
+            .spawn(move || {
+                for job in jobs {
+                    match job {
+                        Job::Record(record) => write_record(&mut sink, &record),
+                        Job::Flush(done) => {
+                            let _ = done.send(());
+                        }
+                    }
+                }
+            })?;
+        Ok(AuditLog { queue })
+    }
+
+    /// Hands one record to the writer. A failing log is reported, never fatal to the decision.
+    pub fn write(&self, record: AuditRecord) {
+        if self.queue.send(Job::Record(Box::new(record))).is_err() {
+            tracing::error!("the audit writer thread is gone; a record was not written");
         }
     }
 
-    /// Appends one record. A failing log is reported, never fatal to the decision.
-    pub fn write(&self, record: &AuditRecord) {
-        let line = match serde_json::to_value(record).map(|mut value| {
-            summarize_seccomp(&mut value);
-            value.to_string()
-        }) {
-            Ok(line) => line,
-            Err(error) => {
-                tracing::error!(%error, "cannot encode an audit record");
-                return;
-            }
-        };
-        let mut sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Err(error) = writeln!(sink, "{line}").and_then(|()| sink.flush()) {
-            tracing::error!(%error, "cannot write the audit log");
+    /// Waits until every record handed over before this call is written.
+    pub fn flush(&self) {
+        let (done, wait) = mpsc::channel();
+        if self.queue.send(Job::Flush(done)).is_ok() {
+            let _ = wait.recv();
         }
+    }
+}
+
+/// Encodes `record` (seccomp profiles summarized) and appends it as one line.
+fn write_record(sink: &mut dyn Write, record: &AuditRecord) {
+    let line = match serde_json::to_value(record).map(|mut value| {
+        summarize_seccomp(&mut value);
+        value.to_string()
+    }) {
+        Ok(line) => line,
+        Err(error) => {
+            tracing::error!(%error, "cannot encode an audit record");
+            return;
+        }
+    };
+    if let Err(error) = writeln!(sink, "{line}").and_then(|()| sink.flush()) {
+        tracing::error!(%error, "cannot write the audit log");
     }
 }
 
@@ -237,6 +281,75 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// A sink that is slow, so the writer thread falls behind the decisions.
+    #[derive(Clone, Default)]
+    struct SlowSink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Write for SlowSink {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if buf.ends_with(b"\n") {
+                std::thread::sleep(std::time::Duration::from_micros(50));
+            }
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn record(name: &str) -> AuditRecord {
+        AuditRecord {
+            time: now(),
+            event: "CreateContainer".into(),
+            container: Subject {
+                id: name.into(),
+                name: name.into(),
+            },
+            pod: PodSubject::default(),
+            image: ImageSubject::default(),
+            context_error: None,
+            plugins: Vec::new(),
+            result: ResultRecord::default(),
+            applied: Applied::default(),
+            view: None,
+        }
+    }
+
+    #[test]
+    fn a_full_queue_makes_decisions_wait_and_loses_no_record() {
+        let sink = SlowSink::default();
+        let log = AuditLog::to_writer(sink.clone());
+        let total = AUDIT_QUEUE + 500;
+        for i in 0..total {
+            log.write(record(&format!("c{i}")));
+        }
+        log.flush();
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        let names: Vec<String> = text
+            .lines()
+            .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+            .map(|r| r["container"]["name"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(names.len(), total);
+        // In the order they were handed over.
+        assert_eq!(names[0], "c0");
+        assert_eq!(names[total - 1], format!("c{}", total - 1));
+    }
+
+    #[test]
+    fn flush_waits_for_records_handed_over_before_it() {
+        let sink = SlowSink::default();
+        let log = AuditLog::to_writer(sink.clone());
+        log.write(record("first"));
+        log.flush();
+        assert!(
+            String::from_utf8(sink.0.lock().unwrap().clone())
+                .unwrap()
+                .contains("\"first\"")
+        );
+    }
 
     #[test]
     fn recorded_views_keep_env_names_and_drop_values() {

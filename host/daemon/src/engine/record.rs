@@ -90,8 +90,14 @@ impl Engine {
             EventKind::StartContainer => DecisionPoint::StartContainer,
             _ => DecisionPoint::CreateContainer,
         };
-        let view = view::container_view(event, point, context);
-        let recorded_view = self.record_views.then(|| audit::redacted(view.clone()));
+        // The full view is built again only when the operator wants it in the record.
+        let recorded_view = self
+            .record_views
+            .then(|| audit::redacted(view::container_view(event, point, context)));
+        let image = view::image_view(
+            container.image_as_written().unwrap_or_default(),
+            context.image.as_ref(),
+        );
         let mut applied = applied;
         if applied.would_refuse.is_none() && merged.verdict == Verdict::Allow {
             let as_if_enforced: Vec<(String, Decision)> = plugins
@@ -102,7 +108,7 @@ impl Engine {
                 applied.would_refuse = Some(bounded(&format!("bulkhead: {reason}"), MAX_CRI_TEXT));
             }
         }
-        self.audit.write(&AuditRecord {
+        self.audit.write(AuditRecord {
             time: audit::now(),
             event: event.kind.name().into(),
             container: Subject {
@@ -111,9 +117,9 @@ impl Engine {
             },
             pod: pod_subject(&event.pod),
             image: ImageSubject {
-                reference: view.image.reference,
-                normalized: view.image.normalized,
-                digest: view.image.digest,
+                reference: image.reference,
+                normalized: image.normalized,
+                digest: image.digest,
             },
             context_error,
             plugins,

@@ -15,11 +15,11 @@ use serde_json::{Value, json};
 use super::*;
 use crate::engine::chain::ChainPlugin;
 
-/// An audit sink the test can read back.
+/// The bytes the audit writer thread wrote.
 #[derive(Clone, Default)]
-struct Records(Arc<Mutex<Vec<u8>>>);
+struct Sink(Arc<Mutex<Vec<u8>>>);
 
-impl Write for Records {
+impl Write for Sink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap().extend_from_slice(buf);
         Ok(buf.len())
@@ -29,9 +29,17 @@ impl Write for Records {
     }
 }
 
+/// An audit log the test can read back: reading waits for the writer thread first.
+#[derive(Clone)]
+struct Records {
+    sink: Sink,
+    log: AuditLog,
+}
+
 impl Records {
     fn all(&self) -> Vec<Value> {
-        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+        self.log.flush();
+        let text = String::from_utf8(self.sink.0.lock().unwrap().clone()).unwrap();
         text.lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
@@ -90,8 +98,12 @@ fn engine(entries: Vec<Entry>) -> (Engine, Records, tempfile::TempDir) {
     // Every containerd call fails at once: nothing listens on the discard port.
     let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:9").connect_lazy();
     let containerd = Containerd::from_channel(channel, "k8s.io").unwrap();
-    let records = Records::default();
-    let audit = AuditLog::to_writer(records.clone());
+    let sink = Sink::default();
+    let audit = AuditLog::to_writer(sink.clone());
+    let records = Records {
+        sink,
+        log: audit.clone(),
+    };
     (
         Engine::new(Chain::new(plugins), containerd, audit),
         records,
@@ -328,4 +340,66 @@ async fn views_are_recorded_on_request_with_env_values_redacted() {
     assert_eq!(record["view"]["event"], "create-container", "{record}");
     assert_eq!(record["view"]["process"]["env"][0], "API_KEY=<redacted>");
     assert!(!record.to_string().contains("s3cr3t"));
+}
+
+/// The chain's one blocking section, as it runs on either kind of tokio runtime: every plugin
+/// in order, each with its own outcome, and a plugin whose budget no longer fits the deadline
+/// is not started.
+async fn chain_runs_in_order_within_the_deadline() {
+    let at_create = |config: Value| {
+        let mut config = config;
+        config["points"] = json!(["create-container"]);
+        enforce(config)
+    };
+    let (engine, records, _cache) = engine(vec![
+        at_create(json!({"name": "first", "drop": ["CAP_NET_RAW"]})),
+        at_create(json!({"name": "second", "deny": "no"})),
+    ]);
+    let outcome = engine
+        .handle(&event(EventKind::CreateContainer, "c"), deadline())
+        .await;
+    assert!(refused(&outcome), "{outcome:?}");
+    let record = &records_for(&records, "c", "CreateContainer")[0];
+    let names: Vec<_> = record["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["first", "second"], "{record}");
+    assert!(
+        record["plugins"][0]["outcome"]["decided"].is_object(),
+        "{record}"
+    );
+
+    // 10 ms left, budgets of 20 ms: neither plugin may start.
+    let runs = engine
+        .chain
+        .run(
+            &view::container_view(
+                &event(EventKind::CreateContainer, "d"),
+                DecisionPoint::CreateContainer,
+                &Context::default(),
+            ),
+            Deadline::after(Duration::from_millis(10)),
+        )
+        .await;
+    let kinds: Vec<_> = runs
+        .iter()
+        .map(|run| match &run.outcome {
+            CallOutcome::Failed { kind, .. } => kind.clone(),
+            CallOutcome::Decided(_) => "decided".into(),
+        })
+        .collect();
+    assert_eq!(kinds, ["no-budget", "no-budget"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_chain_runs_on_a_multi_threaded_runtime() {
+    chain_runs_in_order_within_the_deadline().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_chain_runs_on_a_current_thread_runtime() {
+    chain_runs_in_order_within_the_deadline().await;
 }

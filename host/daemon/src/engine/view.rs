@@ -153,7 +153,8 @@ pub fn effective_rlimits(
     limits
 }
 
-fn image_view(as_written: &str, info: Option<&ImageInfo>) -> ImageView {
+/// The image part of the view, from the name as written and what containerd resolved.
+pub(super) fn image_view(as_written: &str, info: Option<&ImageInfo>) -> ImageView {
     let mut image = ImageView {
         reference: as_written.to_string(),
         ..ImageView::default()

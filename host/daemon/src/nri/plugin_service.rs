@@ -2,11 +2,12 @@
 //!
 //! Configure records what the runtime is and subscribes to an explicit event mask; Synchronize
 //! collects the runtime's pods and containers across batches (`more`) and hands the full list to
-//! the handler; every lifecycle event is decoded, logged in its own span and passed to the handler,
-//! whose [`Outcome`] becomes the reply.
+//! the handler; every lifecycle event is decoded and passed to the handler in its own span, and
+//! its [`Outcome`] becomes the reply. The event's log line ([`Answered`]) is written by the
+//! server after the reply is sent.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bulkhead_core::event::{Container, EventKind, EventMask, LifecycleEvent, Pod, RuntimeInfo};
 use bulkhead_proto::nri;
@@ -83,12 +84,25 @@ impl<H: EventHandler> PluginService<H> {
             .map_or(DEFAULT_REQUEST_TIMEOUT, |runtime| runtime.request_timeout)
     }
 
-    /// Runs `method` on its encoded request and returns the encoded reply.
+    /// Runs `method` on its encoded request and returns the encoded reply, and for lifecycle
+    /// events what to log once the reply is sent.
     pub async fn dispatch(
         &self,
         method: &str,
         payload: &[u8],
         deadline: Deadline,
+    ) -> (Result<Vec<u8>, RpcStatus>, Option<Answered>) {
+        let mut answered = None;
+        let reply = self.reply(method, payload, deadline, &mut answered).await;
+        (reply, answered)
+    }
+
+    async fn reply(
+        &self,
+        method: &str,
+        payload: &[u8],
+        deadline: Deadline,
+        answered: &mut Option<Answered>,
     ) -> Result<Vec<u8>, RpcStatus> {
         match method {
             "Configure" => self.configure(decode(payload, method)?),
@@ -101,21 +115,21 @@ impl<H: EventHandler> PluginService<H> {
                 let request: nri::CreateContainerRequest = decode(payload, method)?;
                 let event =
                     container_event(EventKind::CreateContainer, request.pod, request.container);
-                self.decide(&event, deadline).await?;
+                self.decide(&event, deadline, answered).await?;
                 Ok(nri::CreateContainerResponse::default().encode_to_vec())
             }
             "UpdateContainer" => {
                 let request: nri::UpdateContainerRequest = decode(payload, method)?;
                 let event =
                     container_event(EventKind::UpdateContainer, request.pod, request.container);
-                self.decide(&event, deadline).await?;
+                self.decide(&event, deadline, answered).await?;
                 Ok(nri::UpdateContainerResponse::default().encode_to_vec())
             }
             "StopContainer" => {
                 let request: nri::StopContainerRequest = decode(payload, method)?;
                 let event =
                     container_event(EventKind::StopContainer, request.pod, request.container);
-                self.decide(&event, deadline).await?;
+                self.decide(&event, deadline, answered).await?;
                 Ok(nri::StopContainerResponse::default().encode_to_vec())
             }
             "StateChange" => {
@@ -128,7 +142,7 @@ impl<H: EventHandler> PluginService<H> {
                     return Ok(Vec::new());
                 };
                 let event = container_event(kind, request.pod, request.container);
-                self.decide(&event, deadline).await?;
+                self.decide(&event, deadline, answered).await?;
                 Ok(Vec::new())
             }
             other => Err(RpcStatus {
@@ -201,24 +215,57 @@ impl<H: EventHandler> PluginService<H> {
         .encode_to_vec())
     }
 
-    async fn decide(&self, event: &LifecycleEvent, deadline: Deadline) -> Result<(), RpcStatus> {
+    async fn decide(
+        &self,
+        event: &LifecycleEvent,
+        deadline: Deadline,
+        answered: &mut Option<Answered>,
+    ) -> Result<(), RpcStatus> {
         let span = event_span(event);
-        let outcome = async {
-            tracing::info!("event");
-            let outcome = self.handler.handle(event, deadline).await;
-            if let Outcome::Refuse { reason } = &outcome {
-                tracing::warn!(%reason, "refused");
-            }
-            outcome
-        }
-        .instrument(span)
-        .await;
+        let started = Instant::now();
+        let outcome = self
+            .handler
+            .handle(event, deadline)
+            .instrument(span.clone())
+            .await;
+        *answered = Some(Answered {
+            span,
+            handler: started.elapsed(),
+            refusal: match &outcome {
+                Outcome::Refuse { reason } => Some(reason.clone()),
+                Outcome::Allow => None,
+            },
+        });
         match outcome {
             Outcome::Refuse { reason } if event.kind.can_refuse() => Err(RpcStatus {
                 code: CODE_PERMISSION_DENIED,
                 message: reason,
             }),
             _ => Ok(()),
+        }
+    }
+}
+
+/// One handled lifecycle event, logged once its answer is on its way to the runtime: the log
+/// write is not part of the time containerd waits (it holds a node-wide lock for every NRI
+/// call). `handler_us` is the time bulkhead's handler took — the serialized cost per event.
+pub struct Answered {
+    span: tracing::Span,
+    handler: Duration,
+    refusal: Option<String>,
+}
+
+impl Answered {
+    /// Writes the event's log line (and the refusal's, if any) in the event's span.
+    pub fn log(self) {
+        let _entered = self.span.enter();
+        let handler_us = self.handler.as_micros() as u64;
+        match &self.refusal {
+            Some(reason) => {
+                tracing::warn!(%reason, "refused");
+                tracing::info!(handler_us, outcome = "refuse", "event");
+            }
+            None => tracing::info!(handler_us, outcome = "allow", "event"),
         }
     }
 }

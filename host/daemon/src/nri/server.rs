@@ -22,7 +22,9 @@ use tokio::time::Instant;
 
 use super::handler::{Deadline, EventHandler};
 use super::link::Link;
-use super::plugin_service::{CODE_INVALID_ARGUMENT, CODE_UNIMPLEMENTED, PluginService, RpcStatus};
+use super::plugin_service::{
+    Answered, CODE_INVALID_ARGUMENT, CODE_UNIMPLEMENTED, PluginService, RpcStatus,
+};
 use super::ttrpc::Message;
 
 /// gRPC status code the server answers with when the handler missed its deadline.
@@ -73,7 +75,7 @@ pub async fn serve<H: EventHandler>(
         let service = service.clone();
         tokio::spawn(async move {
             let stream_id = message.stream_id;
-            let response = answer(&service, &message, arrival).await;
+            let (response, answered) = answer(&service, &message, arrival).await;
             if let Err(error) = link.respond(stream_id, &response) {
                 tracing::error!(%error, stream_id, "could not send a response to the runtime; sending a fixed one");
                 let fallback = fallback_response(&message);
@@ -81,15 +83,30 @@ pub async fn serve<H: EventHandler>(
                     tracing::error!(%error, stream_id, "could not send the fixed response either");
                 }
             }
+            if let Some(answered) = answered {
+                answered.log();
+            }
         });
     }
 }
 
-/// The response to one request message.
+/// The response to one request message, and for a lifecycle event the log line to write once
+/// the response is sent.
 pub async fn answer<H: EventHandler>(
     service: &Arc<PluginService<H>>,
     message: &Message,
     arrival: Instant,
+) -> (Response, Option<Answered>) {
+    let mut answered = None;
+    let response = respond_to(service, message, arrival, &mut answered).await;
+    (response, answered)
+}
+
+async fn respond_to<H: EventHandler>(
+    service: &Arc<PluginService<H>>,
+    message: &Message,
+    arrival: Instant,
+    answered: &mut Option<Answered>,
 ) -> Response {
     let request = match Request::decode(message.payload.clone()) {
         Ok(request) => request,
@@ -124,11 +141,16 @@ pub async fn answer<H: EventHandler>(
     });
     let abort = work.abort_handle();
     let response = match tokio::time::timeout_at(budget.answer_by, work).await {
-        Ok(Ok(Ok(payload))) => Response {
-            status: None,
-            payload,
-        },
-        Ok(Ok(Err(RpcStatus { code, message }))) => error_response(code, message),
+        Ok(Ok((reply, event))) => {
+            *answered = event;
+            match reply {
+                Ok(payload) => Response {
+                    status: None,
+                    payload,
+                },
+                Err(RpcStatus { code, message }) => error_response(code, message),
+            }
+        }
         Ok(Err(join)) => {
             tracing::error!(method = %request.method, error = %join, "the handler failed");
             fixed_answer(
