@@ -14,9 +14,9 @@ use bulkhead_core::event::EventMask;
 use bulkhead_containerd::Containerd;
 use bulkhead_runtime::{PluginLimits, Runtime, RuntimeOptions};
 
-use crate::engine::Engine;
 use crate::engine::audit::AuditLog;
 use crate::engine::chain::{Chain, ChainPlugin};
+use crate::engine::{self, Engine};
 use crate::nri::{self, Registration};
 use crate::secrets::SecretStore;
 
@@ -53,7 +53,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         socket: config.nri.socket.clone(),
         name: config.nri.plugin_name.clone(),
         index: config.nri.plugin_index.clone(),
-        events: EventMask::all(),
+        events: EventMask::of(engine::EVENTS),
     };
     let chain = load_chain(&config)?;
     let containerd =
@@ -70,6 +70,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     })?;
     let secrets = SecretStore::open(&config.secrets)
         .context("cannot prepare the secrets runtime directory (secrets.runtime-dir)")?;
+    let audit_on_exit = audit.clone();
     let mut engine = Engine::new(chain, containerd, audit)
         .with_secrets(secrets)
         .with_recorded_views(config.audit.include_view);
@@ -95,9 +96,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         index = %registration.index,
         "starting"
     );
-    nri::run(&registration, Arc::new(engine), shutdown)
-        .await
-        .context("NRI session with the runtime ended")?;
+    let ended = nri::run(&registration, Arc::new(engine), shutdown).await;
+    // Records are written by their own thread: let it finish before the process exits.
+    audit_on_exit.flush();
+    ended.context("NRI session with the runtime ended")?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -33,7 +33,7 @@ pub mod view;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use bulkhead_containerd::Containerd;
+use bulkhead_containerd::{Containerd, ImageInfo};
 use bulkhead_core::config::PluginMode;
 use bulkhead_core::decision::{Decision, Rlimit, Verdict};
 use bulkhead_core::event::{
@@ -58,10 +58,22 @@ struct Tracked {
     /// Enforcing plugins' decided runs at CreateContainer, judged again against the spec and
     /// merged at PostCreate.
     create_runs: Vec<PluginRun>,
+    /// The image as resolved at CreateContainer: the container's image cannot change after,
+    /// so PostCreate uses it instead of asking containerd again.
+    image: Option<ImageInfo>,
     /// Refuse StartContainer with this reason.
     start_refusal: Option<String>,
     /// PostCreateContainer was handled to the end.
     post_create_done: bool,
+}
+
+/// What CreateContainer hands on to PostCreate.
+#[derive(Default)]
+struct Carried {
+    /// Enforcing plugins' decided runs.
+    runs: Vec<PluginRun>,
+    /// The resolved image.
+    image: Option<ImageInfo>,
 }
 
 /// The runs of one decision point: the chain's, and the carried CreateContainer runs judged
@@ -72,6 +84,18 @@ struct Decided {
     carried: Vec<PluginRun>,
     runs: Vec<PluginRun>,
 }
+
+/// The events the engine acts on, and so the only ones bulkhead subscribes to: containerd
+/// makes every subscribed call while holding a node-wide lock, so an event bulkhead would only
+/// acknowledge (PostStart, Stop, RunPodSandbox, ...) would still cost each container a round
+/// trip inside that lock.
+pub const EVENTS: [EventKind; 5] = [
+    EventKind::CreateContainer,
+    EventKind::PostCreateContainer,
+    EventKind::StartContainer,
+    EventKind::RemoveContainer,
+    EventKind::RemovePodSandbox,
+];
 
 /// Hook for extra spec changes every patched container gets (the fail-closed guard marker).
 pub type SpecMarker = Box<dyn Fn(&str) -> Option<(String, String)> + Send + Sync>;
@@ -168,17 +192,21 @@ impl Engine {
         f(&mut self.tracked.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// Image (and, from PostCreate on, spec) facts, within the deadline.
+    /// Image (and, from PostCreate on, spec) facts, within the deadline. `known_image` is the
+    /// container's image as resolved at an earlier event, if any.
     async fn context(
         &self,
         container: &Container,
         with_spec: bool,
+        known_image: Option<ImageInfo>,
         deadline: Deadline,
     ) -> Result<Context, String> {
         let budget = deadline.remaining() / 2;
         let gather = async {
             let mut context = Context::default();
-            if let Some(image) = container.image_as_written() {
+            if known_image.is_some() {
+                context.image = known_image;
+            } else if let Some(image) = container.image_as_written() {
                 context.image = Some(
                     self.containerd
                         .resolve_image(image)
@@ -213,11 +241,15 @@ impl Engine {
         point: DecisionPoint,
         with_spec: bool,
         run_chain: bool,
-        carried: Vec<PluginRun>,
+        carried: Carried,
         deadline: Deadline,
     ) -> Decided {
         let container = event.container.clone().unwrap_or_default();
-        match self.context(&container, with_spec, deadline).await {
+        let Carried {
+            runs: carried,
+            image,
+        } = carried;
+        match self.context(&container, with_spec, image, deadline).await {
             Ok(context) => {
                 let view = view::container_view(event, point, &context);
                 let mut runs = if run_chain {
@@ -283,7 +315,7 @@ impl Engine {
                 DecisionPoint::CreateContainer,
                 false,
                 true,
-                Vec::new(),
+                Carried::default(),
                 deadline,
             )
             .await;
@@ -304,7 +336,12 @@ impl Engine {
                     })
                     .cloned()
                     .collect();
-                self.tracked(|t| t.entry(container.id.clone()).or_default().create_runs = carried);
+                let image = decided.context.image.clone();
+                self.tracked(|t| {
+                    let tracked = t.entry(container.id.clone()).or_default();
+                    tracked.create_runs = carried;
+                    tracked.image = image;
+                });
                 Outcome::Allow
             }
         };
@@ -334,14 +371,18 @@ impl Engine {
         // Until this handler completes `post_create_done` stays false, and the start is refused
         // if an enforcing plugin needed this decision.
         let carried = self.tracked(|t| {
-            std::mem::take(&mut t.entry(container.id.clone()).or_default().create_runs)
+            let tracked = t.entry(container.id.clone()).or_default();
+            Carried {
+                runs: std::mem::take(&mut tracked.create_runs),
+                image: tracked.image.take(),
+            }
         });
         let wants = self.chain.wants(DecisionPoint::PostCreateContainer);
-        if !wants && carried.is_empty() && self.marker.is_none() {
+        if !wants && carried.runs.is_empty() && self.marker.is_none() {
             self.finish_post_create(&container.id, None);
             return Outcome::Allow;
         }
-        let decided = if wants || !carried.is_empty() {
+        let decided = if wants || !carried.runs.is_empty() {
             self.decide(
                 event,
                 DecisionPoint::PostCreateContainer,
@@ -355,7 +396,7 @@ impl Engine {
             Decided {
                 context: Context::default(),
                 context_error: None,
-                carried,
+                carried: carried.runs,
                 runs: Vec::new(),
             }
         };
@@ -466,7 +507,7 @@ impl Engine {
                 DecisionPoint::StartContainer,
                 true,
                 true,
-                Vec::new(),
+                Carried::default(),
                 deadline,
             )
             .await;
