@@ -329,3 +329,117 @@ async fn a_read_only_volume_at_sys_does_not_hide_a_privileged_container() -> any
     );
     Ok(())
 }
+
+/// A plugin that decides at CreateContainer and asks only for what containerd applies natively
+/// (env, annotations, a granted mount, a lower rlimit) gets it as an NRI adjustment: the
+/// runtime builds the container with it, and bulkhead makes no stored-spec round trip.
+#[tokio::test(flavor = "multi_thread")]
+async fn create_time_env_mounts_and_rlimits_are_applied_by_the_runtime() -> anyhow::Result<()> {
+    let testbed = Testbed::start().await?;
+    let shared = std::fs::canonicalize(testbed.dir())?.join("shared");
+    std::fs::create_dir_all(&shared)?;
+    std::fs::write(shared.join("greeting"), "hello from the host\n")?;
+    let plugin_config = format!(
+        r#"name = "provisioner"
+points = ["create-container"]
+env = {{ APP_MODE = "native" }}
+annotations = {{ "example.com/tier" = "gold" }}
+rlimits = [{{ kind = "RLIMIT_NOFILE", soft = 256, hard = 512 }}]
+mounts = [{{ source = "{source}", destination = "/data", options = ["rbind", "ro"] }}]"#,
+        source = shared.display()
+    );
+    let config = scripted_plugin("", &plugin_config)
+        + &format!(
+            "[plugins.grants]\nenv = [\"APP_MODE\"]\nannotations = [\"example.com/\"]\nmounts = [{{ source = \"{}\" }}]\n",
+            shared.display()
+        );
+    let bulkhead = testbed
+        .start_bulkhead(testbed.bulkhead_command_with_config(&config)?, "bulkhead")
+        .await?;
+    let pod = testbed.run_pod("native", "default").await?;
+    let id = testbed.run_container(&pod, sleeper("native")).await?;
+
+    let (_, env, _) = testbed.exec_sync(&id, ["env"]).await?;
+    assert!(env.lines().any(|l| l == "APP_MODE=native"), "{env}");
+    let (_, limits, _) = testbed.exec_sync(&id, ["cat", "/proc/1/limits"]).await?;
+    assert_eq!(
+        limit(&limits, "Max open files"),
+        ("256".to_string(), "512".to_string())
+    );
+    let (code, greeting, _) = testbed.exec_sync(&id, ["cat", "/data/greeting"]).await?;
+    assert_eq!((code, greeting.as_str()), (0, "hello from the host\n"));
+    let (code, _, _) = testbed.exec_sync(&id, ["touch", "/data/x"]).await?;
+    assert_ne!(code, 0, "the granted mount is read-only");
+    let info = testbed.ctr().args(["containers", "info", &id]).output()?;
+    let info: Value = serde_json::from_slice(&info.stdout)?;
+    assert_eq!(info["Spec"]["annotations"]["example.com/tier"], "gold");
+
+    let record = audited(&testbed, "native", "CreateContainer");
+    assert_eq!(record["applied"]["action"], "allowed", "{record}");
+    assert_eq!(record["applied"]["adjusted-at-create"], true, "{record}");
+    // Nothing was left for PostCreate: no spec read, no patch, no record.
+    assert!(
+        testbed
+            .audit_records()
+            .iter()
+            .all(|r| !(r["container"]["name"] == "native" && r["event"] == "PostCreateContainer")),
+        "a PostCreate record was written"
+    );
+    still_connected(&testbed, &bulkhead);
+    Ok(())
+}
+
+/// Starts bulkhead with `config` on a fresh test bed and asserts that creating a container is
+/// refused at CreateContainer with a message containing `expected`, and audited so.
+async fn refused_at_create(config: &str, name: &str, expected: &str) -> anyhow::Result<()> {
+    let testbed = Testbed::start().await?;
+    let bulkhead = testbed
+        .start_bulkhead(testbed.bulkhead_command_with_config(config)?, "bulkhead")
+        .await?;
+    let pod = testbed.run_pod(name, "default").await?;
+    let status = testbed
+        .create_container(&pod, sleeper(name))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    assert!(status.message().contains(expected), "{}", status.message());
+    let record = audited(&testbed, name, "CreateContainer");
+    assert_eq!(record["applied"]["action"], "refused", "{record}");
+    still_connected(&testbed, &bulkhead);
+    Ok(())
+}
+
+/// The native path is judged as strictly as the stored-spec patch: at CreateContainer a raised
+/// rlimit is judged against the limits containerd sent over NRI, and refused before the
+/// container exists.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_time_rlimit_raise_is_refused_at_create() -> anyhow::Result<()> {
+    let raise = raised("Max open files");
+    let config = scripted_plugin(
+        "",
+        &format!(
+            "name = \"raiser\"\npoints = [\"create-container\"]\nrlimits = [{{ kind = \"RLIMIT_NOFILE\", soft = {raise}, hard = {raise} }}]"
+        ),
+    );
+    refused_at_create(&config, "raised", "limits only go down").await
+}
+
+/// A granted directory holding a symbolic link to `/` does not carry a create-time mount out
+/// of the grant: the runtime is never asked to mount it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_time_mount_through_a_symlink_is_refused_at_create() -> anyhow::Result<()> {
+    let granted = tempfile::tempdir()?;
+    let granted = std::fs::canonicalize(granted.path())?;
+    std::os::unix::fs::symlink("/", granted.join("escape"))?;
+    let config = scripted_plugin(
+        "",
+        &format!(
+            "name = \"linker\"\npoints = [\"create-container\"]\nmounts = [{{ source = \"{}\", destination = \"/host\", options = [\"rbind\", \"ro\"] }}]",
+            granted.join("escape").display()
+        ),
+    ) + &format!(
+        "[plugins.grants]\nmounts = [{{ source = \"{}\" }}]\n",
+        granted.display()
+    );
+    refused_at_create(&config, "linked", "symbolic link").await
+}

@@ -10,12 +10,14 @@ use std::time::{Duration, Instant};
 
 use bulkhead_containerd::spec::StoredSpec;
 use bulkhead_containerd::{Containerd, Hardening};
+use bulkhead_core::event::{Mount as EventMount, Rlimit as EventRlimit};
 use bulkhead_core::merge::MergedMutations;
 use oci_spec::runtime::{
     Mount, MountBuilder, PosixRlimit, PosixRlimitBuilder, PosixRlimitType, Spec,
 };
 
 use super::oci;
+use crate::nri::Adjustment;
 
 /// Extra changes the engine makes besides the hardening proper.
 #[derive(Debug, Default, Clone)]
@@ -88,6 +90,60 @@ pub fn extras(mutations: &MergedMutations) -> Result<Extras, String> {
         annotations,
         mounts,
     })
+}
+
+/// The NRI adjustment carrying `mutations`, when every one of them is of a kind containerd
+/// 2.0/2.1 applies natively at CreateContainer (env, annotations, mounts, rlimits): the runtime
+/// then builds the container with them and no stored-spec round trip is needed. `None` when
+/// there is nothing to apply or anything needs the stored-spec patch (capabilities, seccomp,
+/// no_new_privileges, read-only rootfs — which no NRI v0.8 adjustment can set — and secrets,
+/// which need the process user from the stored spec).
+pub fn native_adjustment(mutations: &MergedMutations) -> Result<Option<Adjustment>, String> {
+    let needs_the_spec = mutations.keep_only_capabilities.is_some()
+        || !mutations.drop_capabilities.is_empty()
+        || mutations.seccomp.is_some()
+        || mutations.no_new_privileges
+        || mutations.readonly_rootfs
+        || !mutations.secrets.is_empty();
+    let nothing = mutations.env.is_empty()
+        && mutations.annotations.is_empty()
+        && mutations.mounts.is_empty()
+        && mutations.rlimits.is_empty();
+    if needs_the_spec || nothing {
+        return Ok(None);
+    }
+    let extras = extras(mutations)?;
+    Ok(Some(Adjustment {
+        env: mutations
+            .env
+            .iter()
+            .map(|(name, chosen)| (name.clone(), chosen.value.clone()))
+            .collect(),
+        annotations: extras.annotations,
+        mounts: extras
+            .mounts
+            .iter()
+            .map(|m| EventMount {
+                destination: m.destination().to_string_lossy().into_owned(),
+                kind: m.typ().clone().unwrap_or_default(),
+                source: m
+                    .source()
+                    .as_ref()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                options: m.options().clone().unwrap_or_default(),
+            })
+            .collect(),
+        rlimits: mutations
+            .rlimits
+            .values()
+            .map(|limit| EventRlimit {
+                kind: limit.kind.clone(),
+                soft: limit.soft,
+                hard: limit.hard,
+            })
+            .collect(),
+    }))
 }
 
 /// Refuses a bind source that is not its own canonical path. The grant checker judged the path
@@ -223,6 +279,88 @@ fn verify_extras(spec: &Spec, extras: &Extras, rlimits: &[PosixRlimit]) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn chosen<T>(value: T) -> bulkhead_core::merge::Chosen<T> {
+        bulkhead_core::merge::Chosen {
+            plugin: "p".into(),
+            value,
+        }
+    }
+
+    #[test]
+    fn env_annotations_mounts_and_rlimits_go_to_the_runtime_natively() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().to_str().unwrap().to_string();
+        let mut mutations = MergedMutations::default();
+        mutations.env.insert("MODE".into(), chosen("strict".into()));
+        mutations
+            .annotations
+            .insert("example.com/tier".into(), chosen("gold".into()));
+        mutations.mounts.insert(
+            "/data".into(),
+            chosen(bulkhead_core::view::Mount {
+                destination: "/data".into(),
+                source: source.clone(),
+                fs_type: String::new(),
+                options: vec!["rbind".into(), "ro".into()],
+            }),
+        );
+        mutations.rlimits.insert(
+            "RLIMIT_NOFILE".into(),
+            bulkhead_core::decision::Rlimit {
+                kind: "RLIMIT_NOFILE".into(),
+                hard: 512,
+                soft: 256,
+            },
+        );
+        let adjustment = native_adjustment(&mutations).unwrap().unwrap();
+        assert_eq!(adjustment.env, [("MODE".to_string(), "strict".to_string())]);
+        assert_eq!(
+            adjustment.annotations,
+            [("example.com/tier".to_string(), "gold".to_string())]
+        );
+        assert_eq!(adjustment.mounts.len(), 1);
+        assert_eq!(adjustment.mounts[0].destination, "/data");
+        assert_eq!(adjustment.mounts[0].kind, "bind");
+        assert_eq!(adjustment.mounts[0].source, source);
+        assert_eq!(adjustment.mounts[0].options, ["rbind", "ro"]);
+        assert_eq!(
+            (adjustment.rlimits[0].soft, adjustment.rlimits[0].hard),
+            (256, 512)
+        );
+    }
+
+    #[test]
+    fn anything_nri_cannot_set_keeps_the_whole_decision_on_the_spec_patch() {
+        let mut mutations = MergedMutations::default();
+        assert_eq!(native_adjustment(&mutations), Ok(None), "nothing to apply");
+        mutations.env.insert("MODE".into(), chosen("strict".into()));
+        mutations.no_new_privileges = true;
+        assert_eq!(native_adjustment(&mutations), Ok(None));
+        mutations.no_new_privileges = false;
+        mutations
+            .drop_capabilities
+            .insert("CAP_NET_RAW".parse().unwrap());
+        assert_eq!(native_adjustment(&mutations), Ok(None));
+    }
+
+    #[test]
+    fn a_native_bind_mount_through_a_symlink_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/", dir.path().join("link")).unwrap();
+        let mut mutations = MergedMutations::default();
+        mutations.mounts.insert(
+            "/host".into(),
+            chosen(bulkhead_core::view::Mount {
+                destination: "/host".into(),
+                source: dir.path().join("link").to_string_lossy().into_owned(),
+                fs_type: "bind".into(),
+                options: vec!["rbind".into(), "ro".into()],
+            }),
+        );
+        let error = native_adjustment(&mutations).unwrap_err();
+        assert!(error.contains("symbolic link"), "{error}");
+    }
 
     #[test]
     fn bind_sources_must_be_canonical() {

@@ -118,6 +118,10 @@ pub struct Applied {
     pub action: String,
     /// The stored spec was patched.
     pub spec_patched: bool,
+    /// The changes went to the runtime as an NRI adjustment at CreateContainer, which it
+    /// applies itself while building the container (no stored-spec patch, nothing to verify).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub adjusted_at_create: bool,
     /// The patch was read back and carries every change.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verified: Option<bool>,

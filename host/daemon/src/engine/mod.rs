@@ -258,10 +258,15 @@ impl Engine {
                     Vec::new()
                 };
                 let mut carried = carried;
-                let rlimits = context
-                    .spec
-                    .as_ref()
-                    .map(|(spec, _)| view::effective_rlimits(spec, &self.rlimit_defaults));
+                // At CreateContainer there is no stored spec yet, but NRI sent the container's
+                // mounts and rlimits: decisions the runtime applies natively are judged on them.
+                let rlimits = match &context.spec {
+                    Some((spec, _)) => Some(view::effective_rlimits(spec, &self.rlimit_defaults)),
+                    None if point == DecisionPoint::CreateContainer => {
+                        Some(view::created_rlimits(&container, &self.rlimit_defaults))
+                    }
+                    None => None,
+                };
                 let subject = GrantSubject {
                     namespace: &view.pod.namespace,
                     spec: rlimits.as_ref().map(|rlimits| CurrentSpec {
@@ -326,31 +331,46 @@ impl Engine {
                 self.tracked(|t| t.remove(&container.id));
                 Outcome::Refuse { reason }
             }
-            None => {
-                let carried: Vec<PluginRun> = decided
-                    .runs
-                    .iter()
-                    .filter(|run| {
-                        run.mode == PluginMode::Enforce
-                            && matches!(run.outcome, CallOutcome::Decided(_))
-                    })
-                    .cloned()
-                    .collect();
-                let image = decided.context.image.clone();
-                self.tracked(|t| {
-                    let tracked = t.entry(container.id.clone()).or_default();
-                    tracked.create_runs = carried;
-                    tracked.image = image;
-                });
-                Outcome::Allow
-            }
+            None => match self.native_adjustment(&merged) {
+                // Everything the decision asks for, the runtime applies itself: nothing is
+                // left for PostCreate, which then has no round trip to make.
+                Ok(Some(adjustment)) => Outcome::Adjust(adjustment),
+                Ok(None) => {
+                    let carried: Vec<PluginRun> = decided
+                        .runs
+                        .iter()
+                        .filter(|run| {
+                            run.mode == PluginMode::Enforce
+                                && matches!(run.outcome, CallOutcome::Decided(_))
+                        })
+                        .cloned()
+                        .collect();
+                    let image = decided.context.image.clone();
+                    self.tracked(|t| {
+                        let tracked = t.entry(container.id.clone()).or_default();
+                        tracked.create_runs = carried;
+                        tracked.image = image;
+                    });
+                    Outcome::Allow
+                }
+                Err(error) => {
+                    self.tracked(|t| t.remove(&container.id));
+                    Outcome::Refuse {
+                        reason: bounded(
+                            &format!("bulkhead: required changes could not be applied: {error}"),
+                            MAX_CRI_TEXT,
+                        ),
+                    }
+                }
+            },
         };
         let applied = Applied {
             action: match outcome {
-                Outcome::Allow => "allowed",
+                Outcome::Allow | Outcome::Adjust(_) => "allowed",
                 Outcome::Refuse { .. } => "refused",
             }
             .into(),
+            adjusted_at_create: matches!(outcome, Outcome::Adjust(_)),
             ..Applied::default()
         };
         self.record(
@@ -454,6 +474,16 @@ impl Engine {
         Outcome::Allow
     }
 
+    /// The CreateContainer adjustment for `merged`, when the runtime can apply all of it and
+    /// nothing else will happen at PostCreate (no plugin decides there, no guard marker): the
+    /// decision is then complete at CreateContainer. `Ok(None)`: carry it to PostCreate.
+    fn native_adjustment(&self, merged: &Merged) -> Result<Option<crate::nri::Adjustment>, String> {
+        if self.chain.wants(DecisionPoint::PostCreateContainer) || self.marker.is_some() {
+            return Ok(None);
+        }
+        apply::native_adjustment(&merged.mutations)
+    }
+
     fn finish_post_create(&self, id: &str, refusal: Option<String>) {
         self.tracked(|t| {
             let tracked = t.entry(id.to_string()).or_default();
@@ -518,8 +548,12 @@ impl Engine {
         };
         let applied = Applied {
             action: match outcome {
-                Outcome::Allow if merged.mutations.is_empty() => "allowed".into(),
-                Outcome::Allow => "allowed (mutations cannot be applied at StartContainer)".into(),
+                Outcome::Allow | Outcome::Adjust(_) if merged.mutations.is_empty() => {
+                    "allowed".into()
+                }
+                Outcome::Allow | Outcome::Adjust(_) => {
+                    "allowed (mutations cannot be applied at StartContainer)".into()
+                }
                 Outcome::Refuse { .. } => "refused".into(),
             },
             ..Applied::default()

@@ -403,3 +403,57 @@ async fn the_chain_runs_on_a_multi_threaded_runtime() {
 async fn the_chain_runs_on_a_current_thread_runtime() {
     chain_runs_in_order_within_the_deadline().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_time_decision_the_runtime_can_apply_needs_no_containerd_at_post_create() {
+    let provisioner = Entry {
+        env: vec!["APP_MODE".into()],
+        ..enforce(json!({
+            "name": "provisioner",
+            "points": ["create-container"],
+            "env": {"APP_MODE": "native"},
+        }))
+    };
+    // Every containerd call fails: PostCreate would fail closed if it touched the stored spec.
+    let (engine, records, _cache) = engine(vec![provisioner]);
+    let outcome = engine
+        .handle(&event(EventKind::CreateContainer, "c"), deadline())
+        .await;
+    let Outcome::Adjust(adjustment) = outcome else {
+        panic!("no adjustment: {outcome:?}");
+    };
+    assert_eq!(
+        adjustment.env,
+        [("APP_MODE".to_string(), "native".to_string())]
+    );
+    let created = &records_for(&records, "c", "CreateContainer")[0];
+    assert_eq!(created["applied"]["adjusted-at-create"], true, "{created}");
+    for kind in [EventKind::PostCreateContainer, EventKind::StartContainer] {
+        let outcome = engine.handle(&event(kind, "c"), deadline()).await;
+        assert_eq!(outcome, Outcome::Allow, "{kind}");
+    }
+    assert!(records_for(&records, "c", "PostCreateContainer").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_a_post_create_plugin_create_time_changes_stay_on_the_verified_patch() {
+    let provisioner = Entry {
+        env: vec!["APP_MODE".into()],
+        ..enforce(json!({
+            "name": "provisioner",
+            "points": ["create-container"],
+            "env": {"APP_MODE": "native"},
+        }))
+    };
+    let hardener = enforce(json!({"name": "hardener", "drop": ["CAP_NET_RAW"]}));
+    let (engine, _records, _cache) = engine(vec![provisioner, hardener]);
+    let outcome = engine
+        .handle(&event(EventKind::CreateContainer, "c"), deadline())
+        .await;
+    assert_eq!(outcome, Outcome::Allow);
+    assert_eq!(
+        engine.tracked(|t| t["id-c"].create_runs.len()),
+        1,
+        "the create-time run is carried to PostCreate"
+    );
+}

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use bulkhead_containerd::{ImageInfo, SpecFacts};
 use bulkhead_core::decision::{KNOWN_RLIMITS, Rlimit};
-use bulkhead_core::event::LifecycleEvent;
+use bulkhead_core::event::{Container, LifecycleEvent};
 use bulkhead_core::view::{
     CapabilitySets, ContainerView, DecisionPoint, HostNamespaces, ImageConfig, ImageView, Mount,
     PodView, ProcessView, User,
@@ -123,6 +123,26 @@ pub fn runtime_rlimits() -> BTreeMap<String, Rlimit> {
             )
         })
         .collect()
+}
+
+/// Effective rlimits of a container being created, from what the runtime sent over NRI (the
+/// spec's process rlimits as containerd generated them) on top of `defaults`.
+pub fn created_rlimits(
+    container: &Container,
+    defaults: &BTreeMap<String, Rlimit>,
+) -> BTreeMap<String, Rlimit> {
+    let mut limits = defaults.clone();
+    for limit in &container.rlimits {
+        limits.insert(
+            limit.kind.clone(),
+            Rlimit {
+                kind: limit.kind.clone(),
+                soft: limit.soft,
+                hard: limit.hard,
+            },
+        );
+    }
+    limits
 }
 
 /// The container's rlimits: what its spec sets, and `defaults` for the rest.

@@ -7,6 +7,8 @@
 use bulkhead_core::event::{Container, ContainerState, Mount, Namespace, Pod, Rlimit};
 use bulkhead_proto::nri;
 
+use super::handler::Adjustment;
+
 /// The pod of a wire message; a missing pod becomes an empty one.
 pub fn pod(pod: Option<nri::PodSandbox>) -> Pod {
     let Some(pod) = pod else {
@@ -76,6 +78,41 @@ fn namespace(namespace: nri::LinuxNamespace) -> Namespace {
     Namespace {
         kind: namespace.r#type,
         path: namespace.path,
+    }
+}
+
+/// The wire form of an [`Adjustment`].
+pub fn adjustment(adjustment: &Adjustment) -> nri::ContainerAdjustment {
+    nri::ContainerAdjustment {
+        annotations: adjustment.annotations.iter().cloned().collect(),
+        mounts: adjustment
+            .mounts
+            .iter()
+            .map(|m| nri::Mount {
+                destination: m.destination.clone(),
+                r#type: m.kind.clone(),
+                source: m.source.clone(),
+                options: m.options.clone(),
+            })
+            .collect(),
+        env: adjustment
+            .env
+            .iter()
+            .map(|(key, value)| nri::KeyValue {
+                key: key.clone(),
+                value: value.clone(),
+            })
+            .collect(),
+        rlimits: adjustment
+            .rlimits
+            .iter()
+            .map(|r| nri::PosixRlimit {
+                r#type: r.kind.clone(),
+                hard: r.hard,
+                soft: r.soft,
+            })
+            .collect(),
+        ..nri::ContainerAdjustment::default()
     }
 }
 

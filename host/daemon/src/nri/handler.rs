@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use bulkhead_core::event::{Container, LifecycleEvent, Pod, RuntimeInfo};
+use bulkhead_core::event::{Container, LifecycleEvent, Mount, Pod, Rlimit, RuntimeInfo};
 use tokio::time::Instant;
 
 /// The moment by which a handler must have decided. The protocol layer sets it before the
@@ -37,12 +37,29 @@ impl Deadline {
 pub enum Outcome {
     /// Let the pod or container proceed.
     Allow,
+    /// Let the container be created with these changes, which the runtime applies itself
+    /// (CreateContainer only; at any other event it means [`Outcome::Allow`]).
+    Adjust(Adjustment),
     /// Stop it. Honoured by the runtime at RunPodSandbox, CreateContainer and StartContainer:
     /// the CRI caller receives PermissionDenied with `reason`.
     Refuse {
         /// Why, naming the plugin and its rule.
         reason: String,
     },
+}
+
+/// Changes the runtime makes to a container it is creating (NRI's `ContainerAdjustment`): only
+/// the fields containerd 2.0/2.1 applies natively — newer fields would be dropped silently.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Adjustment {
+    /// Environment variables to set, `(name, value)`.
+    pub env: Vec<(String, String)>,
+    /// Annotations to set, `(key, value)`.
+    pub annotations: Vec<(String, String)>,
+    /// Mounts to add (one at the same destination is replaced).
+    pub mounts: Vec<Mount>,
+    /// Resource limits to set.
+    pub rlimits: Vec<Rlimit>,
 }
 
 /// Decides about lifecycle events. Implementations must return by the deadline; the protocol

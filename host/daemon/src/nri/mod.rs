@@ -22,7 +22,7 @@ pub mod server;
 pub mod session;
 pub mod ttrpc;
 
-pub use handler::{Deadline, EventHandler, ObserveOnly, Outcome};
+pub use handler::{Adjustment, Deadline, EventHandler, ObserveOnly, Outcome};
 pub use session::{Registration, run};
 
 use std::path::PathBuf;

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use super::convert;
-use super::handler::{Deadline, EventHandler, Outcome};
+use super::handler::{Adjustment, Deadline, EventHandler, Outcome};
 
 /// gRPC status code for an invalid argument (undecodable request).
 pub const CODE_INVALID_ARGUMENT: i32 = 3;
@@ -115,8 +115,15 @@ impl<H: EventHandler> PluginService<H> {
                 let request: nri::CreateContainerRequest = decode(payload, method)?;
                 let event =
                     container_event(EventKind::CreateContainer, request.pod, request.container);
-                self.decide(&event, deadline, answered).await?;
-                Ok(nri::CreateContainerResponse::default().encode_to_vec())
+                let adjust = self
+                    .decide(&event, deadline, answered)
+                    .await?
+                    .map(|adjustment| convert::adjustment(&adjustment));
+                Ok(nri::CreateContainerResponse {
+                    adjust,
+                    ..nri::CreateContainerResponse::default()
+                }
+                .encode_to_vec())
             }
             "UpdateContainer" => {
                 let request: nri::UpdateContainerRequest = decode(payload, method)?;
@@ -215,12 +222,14 @@ impl<H: EventHandler> PluginService<H> {
         .encode_to_vec())
     }
 
+    /// Asks the handler; an error is a refusal the runtime honours, `Some` an adjustment for
+    /// the container being created.
     async fn decide(
         &self,
         event: &LifecycleEvent,
         deadline: Deadline,
         answered: &mut Option<Answered>,
-    ) -> Result<(), RpcStatus> {
+    ) -> Result<Option<Adjustment>, RpcStatus> {
         let span = event_span(event);
         let started = Instant::now();
         let outcome = self
@@ -233,7 +242,7 @@ impl<H: EventHandler> PluginService<H> {
             handler: started.elapsed(),
             refusal: match &outcome {
                 Outcome::Refuse { reason } => Some(reason.clone()),
-                Outcome::Allow => None,
+                Outcome::Allow | Outcome::Adjust(_) => None,
             },
         });
         match outcome {
@@ -241,7 +250,10 @@ impl<H: EventHandler> PluginService<H> {
                 code: CODE_PERMISSION_DENIED,
                 message: reason,
             }),
-            _ => Ok(()),
+            Outcome::Adjust(adjustment) if event.kind == EventKind::CreateContainer => {
+                Ok(Some(adjustment))
+            }
+            _ => Ok(None),
         }
     }
 }
