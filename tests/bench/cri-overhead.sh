@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The CRI overhead benchmark: latency of CreateContainer and StartContainer through a private
-# containerd with and without bulkhead registered, printed as ratios. Sets up the test bed
-# (once, cached), builds bulkhead and the benchmark in release, and passes its arguments on
-# (--rounds N, --batch K, --bulkhead-arg ARG...). Needs root.
+# containerd in five arms (without bulkhead, with its baseline, with no plugins; containers with
+# and without RuntimeDefault seccomp), printed as the performance goals' ratios. Sets up the
+# test bed (once, cached), builds bulkhead and the benchmark in release, and passes its
+# arguments on (--rounds R, --batch K, --arms A,B,..., --bulkhead-arg ARG...). Needs root.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 bash tests/testbed/setup.sh

@@ -27,6 +27,7 @@
 //! # }
 //! ```
 
+pub mod bench;
 mod bulkhead;
 mod cri;
 mod process;

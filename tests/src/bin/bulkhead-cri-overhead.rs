@@ -1,113 +1,233 @@
-//! How much bulkhead slows down the CRI calls a kubelet makes, as ratios with/without it.
+//! How much bulkhead slows down the CRI calls a kubelet makes: every ratio of the performance
+//! table in one run.
 //!
 //! One private containerd 2.1 with NRI, one pod, and busybox `sleep 3600` containers created and
 //! started through the CRI API; each CreateContainer and StartContainer call is timed, then the
-//! container is stopped and removed (untimed) so the node does not fill up. The containers are
-//! measured in two arms, *without* bulkhead (no NRI plugin registered) and *with* the real
-//! `bulkhead` binary registered, in batches that alternate ABBA-style (without, with, with,
-//! without, without, ...) so that drift on a shared machine affects both arms equally. Between
-//! arms bulkhead is started (and waited for until synchronized) or stopped with SIGTERM (and
-//! waited for until containerd logs the plugin's connection as closed). The first containers
-//! of each arm are warm-up and not counted.
+//! container is stopped and removed (untimed) so the node does not fill up. Containers are
+//! measured in named arms:
 //!
-//! It prints the median and p90 latencies of each arm and their ratios with/without, and exits 0
-//! whatever the ratio: it is a measurement, not a test.
+//! | arm           | bulkhead                          | container's seccomp request |
+//! | ------------- | --------------------------------- | --------------------------- |
+//! | `none`        | not registered                    | none (unconfined)           |
+//! | `none-rd`     | not registered                    | RuntimeDefault              |
+//! | `baseline`    | the test bed's config (baseline)  | none: the baseline adds one |
+//! | `baseline-rd` | the test bed's config (baseline)  | RuntimeDefault              |
+//! | `empty`       | a config with `plugins = []`      | none (unconfined)           |
+//!
+//! The arms run in interleaved rounds, each round measuring a batch of containers per arm, so
+//! drift on a shared machine hits every arm alike. Arms that share a bulkhead state (absent,
+//! baseline, empty) run next to each other, and each round starts with the state the previous
+//! one ended with, so bulkhead restarts stay few while every state takes its turn at going
+//! first. Switching states stops bulkhead with SIGTERM (until containerd logs the plugin's
+//! connection as closed) and starts the next one (until containerd logs it as connected and
+//! synchronized). The first containers of each arm are warm-up and not counted.
+//!
+//! It prints the median and p90 latencies of each arm, the three create+start ratios the
+//! performance issue sets goals for, and bulkhead's own time per event as it logs it
+//! (`handler_us` on its `event` lines, when the binary logs it). It exits 0 whatever the
+//! numbers: it is a measurement, not a test.
 //!
 //! Run it with `tests/bench/cri-overhead.sh [OPTIONS]`, which sets up the test bed and builds
 //! both binaries in release first. bulkhead is `$BULKHEAD_BIN` or the one built next to this
 //! binary; it logs at `$BULKHEAD_LOG`, default `info` (what a node would run, and one log line
-//! per event). It runs with the test bed's config, i.e. the built-in baseline plugins; a
-//! `--bulkhead-arg --config --bulkhead-arg FILE` replaces that config (the last `--config`
-//! wins), so FILE needs its own audit, sandbox cache and secrets settings, and `plugins = []`
-//! in it measures bulkhead without any plugin.
+//! per event). `--bulkhead-arg` arguments go to the baseline arms' `bulkhead run` only; a
+//! `--config FILE` among them replaces the test bed's config (the last `--config` wins), so
+//! FILE needs its own audit, sandbox cache and secrets settings.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use bulkhead_e2e::{ContainerSpec, Pod, Process, Testbed, bulkhead_binary, images, log_records};
+use bulkhead_e2e::bench::{
+    self, Args, BulkheadSwitch, EventRecord, event_records, handler_times, median, ms, percentile,
+    positive, ratio, us,
+};
+use bulkhead_e2e::{Pod, Testbed, bulkhead_binary};
 
 /// Containers of each arm that are created and started but not counted.
 const WARMUP: usize = 2;
-/// What containerd 2.1 logs when an NRI plugin's connection goes away.
-const PLUGIN_CLOSED: &str = "connection to plugin";
-/// How long bulkhead may take to register, or to exit and be noticed by containerd.
-const BULKHEAD_TIMEOUT: Duration = Duration::from_secs(15);
 
 const USAGE: &str = "\
-usage: bulkhead-cri-overhead [--rounds N] [--batch K] [--bulkhead-arg ARG]... [--release-hint]
-                             [--runtime-default-seccomp]
+usage: bulkhead-cri-overhead [--rounds R] [--batch K] [--arms A,B,...] [--bulkhead-arg ARG]...
+                             [--release-hint]
 
-  --rounds N          containers measured per arm, after 2 warm-up ones (default 20, at least 1)
-  --batch K           containers per batch before switching arms (default 5)
-  --bulkhead-arg ARG  extra argument for `bulkhead run`, repeatable (e.g. --bulkhead-arg
-                      --config --bulkhead-arg FILE)
+  --rounds R          interleaved rounds (default 4)
+  --batch K           containers per arm per round (default 5); each arm measures R x K
+                      containers after 2 warm-up ones, e.g. --rounds 20 --batch 5 for 100
+  --arms A,B,...      the arms to run (default all): none, none-rd, baseline, baseline-rd, empty
+                        none         no bulkhead, unconfined container
+                        none-rd      no bulkhead, container asks for RuntimeDefault seccomp
+                        baseline     bulkhead with the baseline plugins, unconfined container
+                        baseline-rd  bulkhead with the baseline plugins, RuntimeDefault seccomp
+                        empty        bulkhead with `plugins = []`, unconfined container
+  --bulkhead-arg ARG  extra argument for the baseline arms' `bulkhead run`, repeatable (e.g.
+                      --bulkhead-arg --config --bulkhead-arg FILE)
   --release-hint      warn if the bulkhead binary is a debug build
-  --runtime-default-seccomp
-                      every container (both arms) asks CRI for the runtime's default seccomp
-                      profile, so both arms pay for a seccomp filter and the ratio isolates
-                      bulkhead's own cost (the baseline gives unconfined containers a profile,
-                      which runc must compile at start)
 
 Needs root and `tests/testbed/setup.sh`; `tests/bench/cri-overhead.sh` does both builds.";
+
+/// One way of creating a container: with or without bulkhead (and which config), with or
+/// without a seccomp request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Arm {
+    None,
+    NoneRd,
+    Baseline,
+    BaselineRd,
+    Empty,
+}
+
+/// Every arm, in the order the tables list them.
+const ARMS: [Arm; 5] = [
+    Arm::None,
+    Arm::NoneRd,
+    Arm::Baseline,
+    Arm::BaselineRd,
+    Arm::Empty,
+];
+
+impl Arm {
+    fn name(self) -> &'static str {
+        match self {
+            Arm::None => "none",
+            Arm::NoneRd => "none-rd",
+            Arm::Baseline => "baseline",
+            Arm::BaselineRd => "baseline-rd",
+            Arm::Empty => "empty",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Arm> {
+        ARMS.into_iter().find(|arm| arm.name() == name)
+    }
+
+    /// What bulkhead must be doing while this arm's containers are made.
+    fn state(self) -> State {
+        match self {
+            Arm::None | Arm::NoneRd => State::Absent,
+            Arm::Baseline | Arm::BaselineRd => State::Baseline,
+            Arm::Empty => State::Empty,
+        }
+    }
+
+    /// Whether the container asks CRI for the runtime's default seccomp profile.
+    fn runtime_default(self) -> bool {
+        matches!(self, Arm::NoneRd | Arm::BaselineRd)
+    }
+
+    /// The name of this arm's `index`th container; warm-up ones are told apart by a `w`.
+    fn container(self, index: usize, warmup: bool) -> String {
+        let w = if warmup { "w" } else { "" };
+        format!("{}-{w}{index}", self.name())
+    }
+
+    /// The arm and warm-up flag of a container named by [`Arm::container`].
+    fn of_container(name: &str) -> Option<(Arm, bool)> {
+        let (arm, index) = name.rsplit_once('-')?;
+        let (warmup, digits) = match index.strip_prefix('w') {
+            Some(digits) => (true, digits),
+            None => (false, index),
+        };
+        digits.parse::<usize>().ok()?;
+        Some((Arm::parse(arm)?, warmup))
+    }
+}
+
+/// bulkhead's state while an arm runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Absent,
+    Baseline,
+    Empty,
+}
+
+/// Every state, in the order of the first round.
+const STATES: [State; 3] = [State::Absent, State::Baseline, State::Empty];
+
+/// The order of the arms in each of `rounds` rounds.
+///
+/// Arms sharing a bulkhead state run back to back (one restart per state), and round `r + 1`
+/// starts with the state round `r` ended with, so only the switches inside a round restart
+/// bulkhead; that rotation also puts each state first in turn. Within a state the arms swap
+/// places every other round.
+fn schedule(arms: &[Arm], rounds: usize) -> Vec<Vec<Arm>> {
+    let groups: Vec<Vec<Arm>> = STATES
+        .into_iter()
+        .map(|state| {
+            ARMS.into_iter()
+                .filter(|arm| arm.state() == state && arms.contains(arm))
+                .collect::<Vec<_>>()
+        })
+        .filter(|group| !group.is_empty())
+        .collect();
+    let n = groups.len();
+    let mut plan = Vec::with_capacity(rounds);
+    let mut first = 0;
+    for round in 0..rounds {
+        let mut order = Vec::with_capacity(arms.len());
+        for i in 0..n {
+            let group = &groups[(first + i) % n];
+            if round % 2 == 0 {
+                order.extend(group.iter().copied());
+            } else {
+                order.extend(group.iter().rev().copied());
+            }
+        }
+        plan.push(order);
+        first = (first + n - 1) % n;
+    }
+    plan
+}
 
 /// The command line.
 #[derive(Debug)]
 struct Options {
     rounds: usize,
     batch: usize,
+    arms: Vec<Arm>,
     bulkhead_args: Vec<String>,
     release_hint: bool,
-    runtime_default_seccomp: bool,
 }
 
 impl Options {
-    fn parse(mut args: impl Iterator<Item = String>) -> anyhow::Result<Option<Options>> {
+    fn parse(args: impl Iterator<Item = String>) -> anyhow::Result<Option<Options>> {
         let mut options = Options {
-            rounds: 20,
+            rounds: 4,
             batch: 5,
+            arms: ARMS.to_vec(),
             bulkhead_args: Vec::new(),
             release_hint: false,
-            runtime_default_seccomp: false,
         };
-        while let Some(arg) = args.next() {
-            let (name, inline) = match arg.split_once('=') {
-                Some((name, value)) if name.starts_with("--") => (name.to_string(), Some(value)),
-                _ => (arg.clone(), None),
-            };
-            let mut value = || -> anyhow::Result<String> {
-                match inline {
-                    Some(value) => Ok(value.to_string()),
-                    None => args.next().with_context(|| format!("{name} needs a value")),
-                }
-            };
+        let mut args = Args::new(args);
+        while let Some(name) = args.next_name() {
             match name.as_str() {
-                "--rounds" => options.rounds = positive(&name, &value()?)?,
-                "--batch" => options.batch = positive(&name, &value()?)?,
-                "--bulkhead-arg" => options.bulkhead_args.push(value()?),
-                "--release-hint" if inline.is_none() => options.release_hint = true,
-                "--runtime-default-seccomp" if inline.is_none() => {
-                    options.runtime_default_seccomp = true
-                }
+                "--rounds" => options.rounds = positive(&name, &args.value(&name)?)?,
+                "--batch" => options.batch = positive(&name, &args.value(&name)?)?,
+                "--arms" => options.arms = parse_arms(&args.value(&name)?)?,
+                "--bulkhead-arg" => options.bulkhead_args.push(args.value(&name)?),
+                "--release-hint" if args.is_bare() => options.release_hint = true,
                 "-h" | "--help" => return Ok(None),
-                _ => bail!("unknown argument {arg:?}\n\n{USAGE}"),
+                _ => bail!("unknown argument {name:?}\n\n{USAGE}"),
             }
         }
         Ok(Some(options))
     }
 }
 
-fn positive(name: &str, value: &str) -> anyhow::Result<usize> {
-    match value.parse::<usize>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => bail!("{name} wants a positive integer, not {value:?}"),
+/// A comma-separated list of arm names, in any order, without repeats.
+fn parse_arms(value: &str) -> anyhow::Result<Vec<Arm>> {
+    let mut arms = Vec::new();
+    for name in value.split(',').map(str::trim) {
+        let arm = Arm::parse(name).with_context(|| {
+            format!(
+                "unknown arm {name:?}: the arms are {}",
+                ARMS.map(Arm::name).join(", ")
+            )
+        })?;
+        if !arms.contains(&arm) {
+            arms.push(arm);
+        }
     }
-}
-
-/// The two sides of the comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Arm {
-    Without,
-    With,
+    Ok(arms)
 }
 
 /// One container's CRI latencies.
@@ -117,126 +237,46 @@ struct Sample {
     start: Duration,
 }
 
-/// Which arm runs how many containers, in order: batches of at most `batch` containers per arm,
-/// paired ABBA-style (without+with, then with+without, ...) so neither arm always goes first.
-fn schedule(per_arm: usize, batch: usize) -> Vec<(Arm, usize)> {
-    let mut plan: Vec<(Arm, usize)> = Vec::new();
-    let mut left = per_arm;
-    let mut pair = 0;
-    while left > 0 {
-        let n = left.min(batch);
-        left -= n;
-        let order = if pair % 2 == 0 {
-            [Arm::Without, Arm::With]
-        } else {
-            [Arm::With, Arm::Without]
-        };
-        for arm in order {
-            match plan.last_mut() {
-                Some((last, count)) if *last == arm => *count += n,
-                _ => plan.push((arm, n)),
-            }
-        }
-        pair += 1;
-    }
-    plan
-}
-
-/// The median (mean of the middle two for an even count) of non-empty `values`.
-fn median(values: &[Duration]) -> Duration {
-    let mut sorted = values.to_vec();
-    sorted.sort();
-    let n = sorted.len();
-    if n % 2 == 1 {
-        sorted[n / 2]
-    } else {
-        (sorted[n / 2 - 1] + sorted[n / 2]) / 2
-    }
-}
-
-/// The nearest-rank 90th percentile of non-empty `values`.
-fn p90(values: &[Duration]) -> Duration {
-    let mut sorted = values.to_vec();
-    sorted.sort();
-    let rank = (sorted.len() * 9).div_ceil(10).max(1);
-    sorted[rank - 1]
-}
-
-fn ms(duration: Duration) -> String {
-    format!("{:.1} ms", duration.as_secs_f64() * 1000.0)
-}
-
-fn ratio(with: Duration, without: Duration) -> f64 {
-    with.as_secs_f64() / without.as_secs_f64()
-}
-
-/// The benchmark's state: the containerd, its pod, and bulkhead when the with-arm runs.
+/// The benchmark's state: the containerd, its pod, and bulkhead in the state the arm needs.
 struct Bench {
+    // Declared first so that, on an early return, bulkhead is killed before the test bed.
+    bulkhead: BulkheadSwitch,
     testbed: Testbed,
     pod: Pod,
+    state: State,
     bulkhead_args: Vec<String>,
-    bulkhead: Option<Process>,
-    starts: usize,
-    containers: usize,
-    bulkhead_logs: Vec<String>,
-    runtime_default_seccomp: bool,
 }
 
 impl Bench {
-    /// Registers bulkhead with containerd and waits until it is synchronized.
-    async fn start_bulkhead(&mut self) -> anyhow::Result<()> {
-        let mut command = self.testbed.bulkhead_command()?;
-        command.args(&self.bulkhead_args).env(
-            "BULKHEAD_LOG",
-            std::env::var("BULKHEAD_LOG").unwrap_or_else(|_| "info".to_string()),
-        );
-        self.starts += 1;
-        // One log per start: start_bulkhead looks for the first "synchronized" line of the log.
-        let name = format!("bulkhead-{}", self.starts);
-        let started = Instant::now();
-        let mut process = self.testbed.start_bulkhead(command, &name).await?;
-        // The with-arm only counts once containerd itself has the plugin in its list.
-        let deadline = started + BULKHEAD_TIMEOUT;
-        while containerd_count(&self.testbed, "connected and synchronized") < self.starts {
-            if let Some(status) = process.try_wait()? {
-                bail!("bulkhead exited ({status}):\n{}", process.log());
-            }
-            if Instant::now() >= deadline {
-                bail!("containerd did not log bulkhead as connected and synchronized");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        self.bulkhead = Some(process);
-        Ok(())
-    }
-
-    /// Stops bulkhead (SIGTERM) and waits until containerd has dropped the plugin.
-    async fn stop_bulkhead(&mut self) -> anyhow::Result<()> {
-        let Some(mut process) = self.bulkhead.take() else {
+    /// Stops and starts bulkhead as `state` needs (nothing when it is already there).
+    async fn enter(&mut self, state: State) -> anyhow::Result<()> {
+        if state == self.state {
             return Ok(());
-        };
-        let closed_before = containerd_count(&self.testbed, PLUGIN_CLOSED);
-        let status = process.terminate(BULKHEAD_TIMEOUT).await?;
-        if !status.success() {
-            eprintln!("warning: bulkhead exited with {status}");
         }
-        self.bulkhead_logs.push(process.log());
-        let deadline = Instant::now() + BULKHEAD_TIMEOUT;
-        while containerd_count(&self.testbed, PLUGIN_CLOSED) <= closed_before {
-            if Instant::now() >= deadline {
-                bail!("containerd did not log the bulkhead plugin's connection as closed");
+        self.bulkhead.stop(&self.testbed).await?;
+        let command = match state {
+            State::Absent => None,
+            State::Baseline => {
+                let mut command = self.testbed.bulkhead_command()?;
+                command.args(&self.bulkhead_args);
+                Some(command)
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            // The test bed's config with its plugin list emptied: same audit log, plugin cache
+            // and secrets settings, written to the same file in the test bed directory.
+            State::Empty => Some(self.testbed.bulkhead_command_with_config("plugins = []")?),
+        };
+        if let Some(command) = command {
+            self.bulkhead.start(&self.testbed, command).await?;
         }
+        self.state = state;
         Ok(())
     }
 
-    /// Creates and starts one container, timing both calls, then stops and removes it.
-    async fn measure_one(&mut self) -> anyhow::Result<Sample> {
-        self.containers += 1;
-        let name = format!("bench-{}", self.containers);
-        let mut spec = ContainerSpec::new(&name, images::BUSYBOX).command(["sleep", "3600"]);
-        if self.runtime_default_seccomp {
+    /// Creates and starts the container `name` of `arm`, timing both calls, then stops and
+    /// removes it.
+    async fn measure_one(&self, arm: Arm, name: &str) -> anyhow::Result<Sample> {
+        let mut spec = bench::sleeper(name);
+        if arm.runtime_default() {
             spec = spec.seccomp_runtime_default();
         }
 
@@ -264,152 +304,210 @@ impl Bench {
     }
 }
 
-/// How many lines of containerd's log contain `pattern`.
-fn containerd_count(testbed: &Testbed, pattern: &str) -> usize {
-    testbed
-        .containerd_log()
-        .lines()
-        .filter(|line| line.contains(pattern))
-        .count()
+/// The measured samples of every arm, in [`ARMS`] order.
+#[derive(Debug, Default)]
+struct Results {
+    samples: [Vec<Sample>; ARMS.len()],
+    created: [usize; ARMS.len()],
 }
 
-/// One row of the table: a latency of both arms and their ratios.
-fn row(label: &str, without: &[Duration], with: &[Duration]) -> f64 {
-    let (without_median, with_median) = (median(without), median(with));
-    let (without_p90, with_p90) = (p90(without), p90(with));
-    let median_ratio = ratio(with_median, without_median);
-    println!(
-        "{label:<13} {:>9} {:>9}   {:>9} {:>9}   {:>6.2}x {:>6.2}x",
-        ms(without_median),
-        ms(without_p90),
-        ms(with_median),
-        ms(with_p90),
-        median_ratio,
-        ratio(with_p90, without_p90),
-    );
-    median_ratio
+impl Results {
+    fn of(&self, arm: Arm) -> &[Sample] {
+        &self.samples[arm as usize]
+    }
+
+    /// The median create+start of `arm`, if it ran.
+    fn total(&self, arm: Arm) -> Option<Duration> {
+        let samples = self.of(arm);
+        (!samples.is_empty()).then(|| median(&pick(samples, |s| s.create + s.start)))
+    }
+}
+
+fn pick(samples: &[Sample], f: fn(&Sample) -> Duration) -> Vec<Duration> {
+    samples.iter().map(f).collect()
 }
 
 async fn run(options: Options) -> anyhow::Result<()> {
     let binary = bulkhead_binary()?;
-    if options.release_hint && binary.to_string_lossy().contains("/debug/") {
-        println!(
-            "note: {} is a debug build; for numbers that mean something use a release build \
-             (tests/bench/cri-overhead.sh builds one)",
-            binary.display()
-        );
+    if options.release_hint {
+        bench::warn_if_debug(&binary);
     }
-    let per_arm = options.rounds + WARMUP;
-    let plan = schedule(per_arm, options.batch);
+    let plan = schedule(&options.arms, options.rounds);
+    let names: Vec<_> = options.arms.iter().map(|arm| arm.name()).collect();
     println!(
-        "bulkhead CRI overhead: {} containers per arm (+{WARMUP} warm-up), batches of {}, {} \
-         arm switches",
+        "bulkhead CRI overhead: arms {}; {} rounds of {} containers per arm (+{WARMUP} warm-up \
+         per arm)",
+        names.join(", "),
         options.rounds,
         options.batch,
-        plan.len() - 1
     );
 
     let testbed = Testbed::start().await?;
-    // The fixture's command already carries a config (the baseline plugins, with audit log,
-    // plugin cache and secrets inside the test bed); a later --config given with
-    // --bulkhead-arg replaces it.
-    let mut command = testbed.bulkhead_command()?;
-    command.args(&options.bulkhead_args);
-    let shown: Vec<_> = command
-        .get_args()
-        .map(|arg| arg.to_string_lossy())
-        .collect();
     println!(
-        "bulkhead: {} {}",
-        command.get_program().display(),
-        shown.join(" ")
+        "bulkhead (baseline arms): {}",
+        bench::show_command(&testbed, &options.bulkhead_args)?
     );
+    if options.arms.contains(&Arm::Empty) {
+        println!("bulkhead (empty arm): the same config with `plugins = []`, no extra arguments");
+    }
     let pod = testbed.run_pod("bench", "default").await?;
     let mut bench = Bench {
+        bulkhead: BulkheadSwitch::default(),
         testbed,
         pod,
+        state: State::Absent,
         bulkhead_args: options.bulkhead_args,
-        bulkhead: None,
-        starts: 0,
-        containers: 0,
-        bulkhead_logs: Vec::new(),
-        runtime_default_seccomp: options.runtime_default_seccomp,
     };
 
     let began = Instant::now();
-    let mut without: Vec<Sample> = Vec::new();
-    let mut with: Vec<Sample> = Vec::new();
-    for (arm, count) in plan {
-        match arm {
-            Arm::With => bench.start_bulkhead().await?,
-            Arm::Without => bench.stop_bulkhead().await?,
-        }
-        for _ in 0..count {
-            let sample = bench.measure_one().await?;
-            match arm {
-                Arm::With => with.push(sample),
-                Arm::Without => without.push(sample),
+    let mut results = Results::default();
+    for round in &plan {
+        for &arm in round {
+            bench.enter(arm.state()).await?;
+            let done = results.created[arm as usize];
+            let warmup = WARMUP.saturating_sub(done);
+            for index in done..done + warmup + options.batch {
+                let is_warmup = index < WARMUP;
+                let name = arm.container(index, is_warmup);
+                let sample = bench.measure_one(arm, &name).await?;
+                results.created[arm as usize] += 1;
+                if !is_warmup {
+                    results.samples[arm as usize].push(sample);
+                }
             }
         }
     }
-    bench.stop_bulkhead().await?;
+    bench.bulkhead.stop(&bench.testbed).await?;
     bench.testbed.stop_and_remove_pod(&bench.pod).await?;
     let elapsed = began.elapsed();
+    let records = event_records(bench.bulkhead.logs());
 
-    // bulkhead logs one "event" record per NRI event at info level: make sure it saw them.
-    let seen = bench
-        .bulkhead_logs
-        .iter()
-        .flat_map(|log| log_records(log))
-        .filter(|r| r["message"] == "event" && r["span"]["event"] == "CreateContainer")
-        .count();
-    if seen < with.len() {
-        println!(
-            "warning: bulkhead logged {seen} CreateContainer events for {} containers \
-             (BULKHEAD_LOG below info?)",
-            with.len()
-        );
-    }
-
-    let without = &without[WARMUP..];
-    let with = &with[WARMUP..];
-    let pick = |samples: &[Sample], f: fn(&Sample) -> Duration| -> Vec<Duration> {
-        samples.iter().map(f).collect()
-    };
     println!(
-        "measured {} + {} containers in {:.0} s on {} cores",
-        without.len(),
-        with.len(),
+        "measured {} containers per arm in {:.0} s on {} cores, {} bulkhead starts",
+        options.rounds * options.batch,
         elapsed.as_secs_f64(),
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        bench.bulkhead.starts(),
     );
+    warn_about_missing_events(&options.arms, &results, &records);
     println!();
-    println!(
-        "{:<13} {:>19}   {:>19}   {:>15}",
-        "", "without bulkhead", "with bulkhead", "ratio with/w/o"
-    );
-    println!(
-        "{:<13} {:>9} {:>9}   {:>9} {:>9}   {:>7} {:>7}",
-        "", "median", "p90", "median", "p90", "median", "p90"
-    );
-    row(
-        "create",
-        &pick(without, |s| s.create),
-        &pick(with, |s| s.create),
-    );
-    row(
-        "start",
-        &pick(without, |s| s.start),
-        &pick(with, |s| s.start),
-    );
-    let total = row(
-        "create+start",
-        &pick(without, |s| s.create + s.start),
-        &pick(with, |s| s.create + s.start),
-    );
+    print_latencies(&options.arms, &results);
     println!();
-    println!("create+start ratio: {total:.2}x (goal <= 1.10x)");
+    print_ratios(&results);
+    println!();
+    print_handler_times(&options.arms, &records);
     Ok(())
+}
+
+/// bulkhead logs one `event` record per NRI event at info level: say so if it saw fewer
+/// CreateContainer events than it was sent (e.g. `BULKHEAD_LOG` below info).
+fn warn_about_missing_events(arms: &[Arm], results: &Results, records: &[EventRecord]) {
+    for &arm in arms.iter().filter(|arm| arm.state() != State::Absent) {
+        let seen = records
+            .iter()
+            .filter(|r| r.event == "CreateContainer")
+            .filter(|r| Arm::of_container(&r.container).is_some_and(|(a, _)| a == arm))
+            .count();
+        let created = results.created[arm as usize];
+        if seen < created {
+            println!(
+                "warning: bulkhead logged {seen} CreateContainer events for the {created} \
+                 containers of arm {} (BULKHEAD_LOG below info?)",
+                arm.name()
+            );
+        }
+    }
+}
+
+/// Median and p90 of create, start and create+start, one line per arm.
+fn print_latencies(arms: &[Arm], results: &Results) {
+    println!(
+        "{:<12} {:>19}   {:>19}   {:>19}",
+        "", "create", "start", "create+start"
+    );
+    println!(
+        "{:<12} {:>9} {:>9}   {:>9} {:>9}   {:>9} {:>9}",
+        "arm", "median", "p90", "median", "p90", "median", "p90"
+    );
+    for &arm in ARMS.iter().filter(|arm| arms.contains(arm)) {
+        let samples = results.of(arm);
+        let columns: Vec<String> = [
+            pick(samples, |s| s.create),
+            pick(samples, |s| s.start),
+            pick(samples, |s| s.create + s.start),
+        ]
+        .iter()
+        .map(|values| {
+            format!(
+                "{:>9} {:>9}",
+                ms(median(values)),
+                ms(percentile(values, 90))
+            )
+        })
+        .collect();
+        println!("{:<12} {}", arm.name(), columns.join("   "));
+    }
+}
+
+/// The three create+start median ratios the performance issue sets goals for.
+fn print_ratios(results: &Results) {
+    let goals = [
+        (
+            Arm::Baseline,
+            Arm::NoneRd,
+            "goal ≤ 0.95: bulkhead's baseline on an unconfined container vs the runtime's own \
+             hardening without bulkhead",
+        ),
+        (
+            Arm::BaselineRd,
+            Arm::NoneRd,
+            "goal ≤ 1.05: bulkhead's own cost",
+        ),
+        (Arm::Empty, Arm::None, "goal ≤ 1.02: protocol cost"),
+    ];
+    println!("create+start median ratios:");
+    for (numerator, denominator, goal) in goals {
+        let label = format!("{} ÷ {}", numerator.name(), denominator.name());
+        let value = match (results.total(numerator), results.total(denominator)) {
+            (Some(a), Some(b)) => format!("{:.2}x", ratio(a, b)),
+            _ => "n/a".to_string(),
+        };
+        println!("  {label:<22} {value:>6}  ({goal})");
+    }
+}
+
+/// bulkhead's own time per event (`handler_us`), per arm with bulkhead and event.
+fn print_handler_times(arms: &[Arm], records: &[EventRecord]) {
+    const EVENTS: [&str; 3] = ["PostCreateContainer", "CreateContainer", "StartContainer"];
+    println!("bulkhead's handler time per event (handler_us in its log, measured containers):");
+    if records.iter().all(|r| r.handler.is_none()) {
+        println!("  n/a: this bulkhead does not log handler_us");
+        return;
+    }
+    println!(
+        "  {:<12} {:<20} {:>8} {:>8} {:>5}",
+        "arm", "event", "p50", "p90", "n"
+    );
+    for &arm in ARMS.iter().filter(|arm| arms.contains(arm)) {
+        if arm.state() == State::Absent {
+            continue;
+        }
+        for event in EVENTS {
+            let times = handler_times(records, event, |name| {
+                Arm::of_container(name) == Some((arm, false))
+            });
+            let (p50, p90) = if times.is_empty() {
+                ("n/a".to_string(), "n/a".to_string())
+            } else {
+                (us(percentile(&times, 50)), us(percentile(&times, 90)))
+            };
+            println!(
+                "  {:<12} {event:<20} {p50:>8} {p90:>8} {:>5}",
+                arm.name(),
+                times.len()
+            );
+        }
+    }
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -418,9 +516,73 @@ async fn main() -> anyhow::Result<()> {
         println!("{USAGE}");
         return Ok(());
     };
-    // On Ctrl-C, dropping the benchmark kills bulkhead and tears the containerd down.
-    tokio::select! {
-        result = run(options) => result,
-        _ = tokio::signal::ctrl_c() => bail!("interrupted"),
+    bench::until_interrupted(run(options)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_round_runs_every_arm_once_and_rounds_chain_their_states() {
+        let plan = schedule(&ARMS, 6);
+        for round in &plan {
+            let mut sorted: Vec<_> = round.iter().map(|&arm| arm as usize).collect();
+            sorted.sort();
+            assert_eq!(sorted, [0, 1, 2, 3, 4]);
+        }
+        for pair in plan.windows(2) {
+            let (last, next) = (pair[0].last().unwrap(), pair[1][0]);
+            assert_eq!(last.state(), next.state(), "{plan:?}");
+        }
+        let firsts: Vec<State> = plan.iter().map(|round| round[0].state()).collect();
+        for state in STATES {
+            assert!(firsts.contains(&state), "{state:?} never goes first");
+        }
+        let firsts: Vec<Arm> = plan.iter().map(|round| round[0]).collect();
+        assert!(firsts.contains(&Arm::None) && firsts.contains(&Arm::NoneRd));
+    }
+
+    #[test]
+    fn two_states_alternate_abba() {
+        let plan = schedule(&[Arm::None, Arm::Baseline], 4);
+        let names: Vec<Vec<&str>> = plan
+            .iter()
+            .map(|round| round.iter().map(|arm| arm.name()).collect())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ["none", "baseline"],
+                ["baseline", "none"],
+                ["none", "baseline"],
+                ["baseline", "none"]
+            ]
+        );
+    }
+
+    #[test]
+    fn container_names_map_back_to_their_arm() {
+        for arm in ARMS {
+            assert_eq!(
+                Arm::of_container(&arm.container(3, false)),
+                Some((arm, false))
+            );
+            assert_eq!(
+                Arm::of_container(&arm.container(1, true)),
+                Some((arm, true))
+            );
+        }
+        assert_eq!(Arm::of_container("bench-1"), None);
+        assert_eq!(Arm::of_container("baseline-rd"), None);
+    }
+
+    #[test]
+    fn arms_parse_and_reject_unknown_names() {
+        assert_eq!(
+            parse_arms("empty, none,empty").unwrap(),
+            [Arm::Empty, Arm::None]
+        );
+        assert!(parse_arms("none,fast").is_err());
     }
 }
