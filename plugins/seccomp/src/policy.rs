@@ -37,6 +37,8 @@ pub struct Config {
     pub allowed_annotation_profiles: Vec<String>,
     /// Replace profiles containers already carry. Default false: they keep theirs.
     pub override_existing: bool,
+    /// `SCMP_ARCH_*` names the built-in profiles apply to. Default x86_64 and x86.
+    pub architectures: Vec<String>,
 }
 
 impl Default for Config {
@@ -48,6 +50,7 @@ impl Default for Config {
             annotation: None,
             allowed_annotation_profiles: Vec::new(),
             override_existing: false,
+            architectures: builtin::default_architectures(),
         }
     }
 }
@@ -66,6 +69,19 @@ impl Config {
     /// Checks every operator profile against the syscall table and every profile reference,
     /// naming the key at fault.
     pub fn validate(&self) -> Result<(), String> {
+        if self.architectures.is_empty() {
+            return Err("config key `architectures`: list at least one architecture".into());
+        }
+        for (i, arch) in self.architectures.iter().enumerate() {
+            if !crate::profile::is_known_architecture(arch) {
+                return Err(format!(
+                    "config key `architectures`: unknown architecture {arch:?}"
+                ));
+            }
+            if self.architectures[..i].contains(arch) {
+                return Err(format!("config key `architectures`: {arch:?} is listed twice"));
+            }
+        }
         for (name, profile) in &self.profiles {
             if builtin::NAMES.contains(&name.as_str()) {
                 return Err(format!(
@@ -117,7 +133,7 @@ impl Config {
                 ))
             });
         }
-        builtin::profile(name)
+        builtin::profile(name, &self.architectures)
             .ok_or_else(|| PluginError::InvalidConfig(format!("{NAME}: no profile named {name:?}")))
     }
 }
@@ -212,7 +228,7 @@ mod tests {
     /// `PartialEq`; their Debug output is complete).
     #[track_caller]
     fn assert_builtin(decision: &Decision, name: &str) {
-        let expected = builtin::profile(name).unwrap();
+        let expected = builtin::profile(name, &builtin::default_architectures()).unwrap();
         assert_eq!(
             format!("{:?}", applied(decision)),
             format!("{:?}", Some(&expected))
@@ -348,5 +364,37 @@ mod tests {
             err.starts_with("seccomp: config key `override-existing`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn architectures_pick_what_the_builtin_profiles_cover() {
+        let config =
+            Config::from_json(r#"{"architectures": ["SCMP_ARCH_X86_64"]}"#).unwrap();
+        let profile = config.profile("default").unwrap();
+        assert_eq!(profile.architectures, ["SCMP_ARCH_X86_64"]);
+        // Only the filter's coverage changes, not its rules.
+        let both = Config::default().profile("default").unwrap();
+        assert_eq!(both.architectures, ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]);
+        assert_eq!(profile.syscalls.len(), both.syscalls.len());
+    }
+
+    #[test]
+    fn architectures_must_be_known_listed_once_and_not_empty() {
+        for (config, expected) in [
+            (r#"{"architectures": []}"#, "at least one"),
+            (r#"{"architectures": ["SCMP_ARCH_Z80"]}"#, "unknown architecture"),
+            (
+                r#"{"architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86_64"]}"#,
+                "listed twice",
+            ),
+        ] {
+            let Err(PluginError::InvalidConfig(message)) = Config::from_json(config) else {
+                panic!("{config} was accepted");
+            };
+            assert!(
+                message.contains("`architectures`") && message.contains(expected),
+                "{message}"
+            );
+        }
     }
 }

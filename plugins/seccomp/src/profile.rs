@@ -165,13 +165,18 @@ pub struct ProfileConfig {
     pub syscalls: Vec<RuleConfig>,
 }
 
+/// Whether runc (libseccomp) knows the architecture `name`.
+pub fn is_known_architecture(name: &str) -> bool {
+    KNOWN_ARCHITECTURES.contains(&name)
+}
+
 impl ProfileConfig {
     /// Checks the profile and turns it into the WIT profile. The error says what is wrong,
     /// naming the rule and syscall; the caller adds the profile's name.
     pub fn to_profile(&self) -> Result<SeccompProfile, String> {
         check_errno("default-errno", self.default_action, self.default_errno)?;
         for arch in &self.architectures {
-            if !KNOWN_ARCHITECTURES.contains(&arch.as_str()) {
+            if !is_known_architecture(arch) {
                 return Err(format!("unknown architecture {arch:?}"));
             }
         }
