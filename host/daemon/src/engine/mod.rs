@@ -249,14 +249,23 @@ impl Engine {
             runs: carried,
             image,
         } = carried;
-        match self.context(&container, with_spec, image, deadline).await {
+        let started = std::time::Instant::now();
+        let gathered = self.context(&container, with_spec, image, deadline).await;
+        let context_us = started.elapsed().as_micros() as u64;
+        match gathered {
             Ok(context) => {
                 let view = view::container_view(event, point, &context);
+                let started = std::time::Instant::now();
                 let mut runs = if run_chain {
                     self.chain.run(&view, deadline).await
                 } else {
                     Vec::new()
                 };
+                tracing::debug!(
+                    context_us,
+                    chain_us = started.elapsed().as_micros() as u64,
+                    "context gathered and chain run"
+                );
                 let mut carried = carried;
                 // At CreateContainer there is no stored spec yet, but NRI sent the container's
                 // mounts and rlimits: decisions the runtime applies natively are judged on them.
