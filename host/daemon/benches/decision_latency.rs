@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use bulkhead_core::config::baseline_plugins;
 use bulkhead_core::event::{Container, EventKind, LifecycleEvent, Pod};
 use bulkhead_core::grants::{CurrentSpec, Subject};
-use bulkhead_core::merge;
 use bulkhead_core::view::DecisionPoint;
 use bulkhead_daemon::engine::chain::{Chain, ChainPlugin};
 use bulkhead_daemon::engine::view::{Context, container_view};
@@ -146,11 +145,7 @@ fn main() {
                     spec: Some(spec),
                 },
             );
-            let decisions: Vec<_> = runs
-                .iter()
-                .filter_map(|r| r.effective_decision().map(|d| (r.name.clone(), d)))
-                .collect();
-            let merged = merge::merge(decisions.iter().map(|(n, d)| (n.as_str(), d)));
+            let merged = bulkhead_daemon::engine::merge_runs(&runs);
             assert!(merged.conflicts.is_empty() && runs.len() == 4);
             merged
         })

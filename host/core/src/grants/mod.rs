@@ -91,28 +91,30 @@ impl std::fmt::Display for Violation {
 }
 
 /// Judges every mutation of `decision`; returns the decision as it may be applied (normalized),
-/// or the first violation.
+/// or the first violation. Takes the decision by value: a mutation within the grants is kept,
+/// not copied (a seccomp profile is hundreds of strings).
 pub fn judge(
     allowance: &Allowance<'_>,
     subject: &Subject<'_>,
-    decision: &Decision,
+    decision: Decision,
 ) -> Result<Decision, Violation> {
-    let mutations = decision
-        .mutations
-        .iter()
-        .map(|mutation| judge_one(allowance, subject, mutation))
+    let Decision { verdict, mutations } = decision;
+    let mutations = mutations
+        .into_iter()
+        .map(|mutation| {
+            judge_one(allowance, subject, &mutation)
+                .map(|normalized| normalized.unwrap_or(mutation))
+        })
         .collect::<Result<_, _>>()?;
-    Ok(Decision {
-        verdict: decision.verdict.clone(),
-        mutations,
-    })
+    Ok(Decision { verdict, mutations })
 }
 
+/// `Ok(None)`: the mutation may be applied as it is; `Ok(Some(m))`: as `m` (normalized).
 fn judge_one(
     allowance: &Allowance<'_>,
     subject: &Subject<'_>,
     mutation: &Mutation,
-) -> Result<Mutation, Violation> {
+) -> Result<Option<Mutation>, Violation> {
     let violation = |missing: String| Violation {
         mutation: describe(mutation),
         missing,
@@ -138,7 +140,7 @@ fn judge_one(
                     "the profile permits syscalls the container's current profile blocks".into(),
                 );
             }
-            Ok(mutation.clone())
+            Ok(None)
         }
         Mutation::AddRlimit(limit) => {
             if let Some(spec) = subject.spec {
@@ -158,12 +160,12 @@ fn judge_one(
                     }
                 }
             }
-            Ok(mutation.clone())
+            Ok(None)
         }
         Mutation::DropCapabilities(_)
         | Mutation::KeepOnlyCapabilities(_)
         | Mutation::SetNoNewPrivileges
-        | Mutation::SetReadonlyRootfs => Ok(mutation.clone()),
+        | Mutation::SetReadonlyRootfs => Ok(None),
         Mutation::AddEnv { name, .. } => {
             if crate::config::is_forbidden_env(name) {
                 return refuse(format!("{name} can never be set by a plugin"));
@@ -171,7 +173,7 @@ fn judge_one(
             if !allowance.grants.covers_env(name) {
                 return refuse(format!("the plugin has no env grant for {name}"));
             }
-            Ok(mutation.clone())
+            Ok(None)
         }
         Mutation::AddAnnotation { key, .. } => {
             if crate::config::is_reserved_annotation(key) {
@@ -180,14 +182,14 @@ fn judge_one(
             if !allowance.grants.covers_annotation(key) {
                 return refuse(format!("the plugin has no annotation grant for {key}"));
             }
-            Ok(mutation.clone())
+            Ok(None)
         }
         Mutation::AddMount(mount) => judge_mount(allowance, subject, mount)
-            .map(Mutation::AddMount)
+            .map(|mount| Some(Mutation::AddMount(mount)))
             .map_err(violation),
         Mutation::MountSecret(secret) => {
             judge_secret(allowance, subject, secret).map_err(violation)?;
-            Ok(mutation.clone())
+            Ok(None)
         }
     }
 }

@@ -107,7 +107,7 @@ impl Case {
         judge(
             &allowance,
             &subject,
-            &Decision {
+            Decision {
                 verdict: crate::decision::Verdict::Allow,
                 mutations,
             },

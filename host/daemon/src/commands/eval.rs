@@ -26,14 +26,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use bulkhead_core::config::{Config, PluginMode};
-use bulkhead_core::decision::{Decision, Rlimit, Verdict};
+use bulkhead_core::decision::{Rlimit, Verdict};
 use bulkhead_core::grants::{CurrentSpec, Subject};
 use bulkhead_core::merge::{self, Merged};
-use bulkhead_core::text::{MAX_CRI_TEXT, bounded};
 use bulkhead_core::view::{ContainerView, DecisionPoint};
-use bulkhead_daemon::daemon;
 use bulkhead_daemon::engine::chain::{CallOutcome, Chain, PluginRun};
 use bulkhead_daemon::nri::Deadline;
+use bulkhead_daemon::{daemon, engine};
 use serde::Serialize;
 
 use super::LimitArgs;
@@ -198,29 +197,8 @@ fn skipped(chain: &Chain, point: DecisionPoint) -> Vec<String> {
 /// Merges judged runs as the engine does: enforcing runs' effective decisions decide; when they
 /// allow, every run taken as enforced gives the would-be refusal of the audit-mode ones.
 fn outcome(runs: &[PluginRun]) -> (Merged, Option<String>) {
-    let merge_named = |decisions: &[(String, Decision)]| {
-        merge::merge(decisions.iter().map(|(name, d)| (name.as_str(), d)))
-    };
-    let enforced: Vec<(String, Decision)> = runs
-        .iter()
-        .filter_map(|run| run.effective_decision().map(|d| (run.name.clone(), d)))
-        .collect();
-    let merged = merge_named(&enforced);
-    let would_refuse = match merged.verdict {
-        Verdict::Deny(_) => None,
-        Verdict::Allow => {
-            let as_if_enforced: Vec<(String, Decision)> = runs
-                .iter()
-                .map(|run| (run.name.clone(), run.decision_if_enforced()))
-                .collect();
-            match merge_named(&as_if_enforced).verdict {
-                Verdict::Deny(reason) => {
-                    Some(bounded(&format!("bulkhead: {reason}"), MAX_CRI_TEXT))
-                }
-                Verdict::Allow => None,
-            }
-        }
-    };
+    let merged = engine::merge_runs(runs);
+    let would_refuse = engine::would_refuse(runs, &merged);
     (merged, would_refuse)
 }
 
@@ -345,7 +323,7 @@ fn run_plugins(args: &EvalArgs, view: &ContainerView) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use bulkhead_core::config::FailurePolicy;
-    use bulkhead_core::decision::{SeccompAction, SeccompProfile};
+    use bulkhead_core::decision::{Decision, SeccompAction, SeccompProfile};
     use clap::Parser;
 
     use super::*;

@@ -12,6 +12,7 @@
 //! (deny reasons, error messages) is cut and escaped as it enters a run, so nothing downstream
 //! — the audit log, the daemon's log, the CRI caller — ever holds more than a few KiB of it.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -106,9 +107,10 @@ pub struct PluginRun {
 }
 
 impl PluginRun {
-    /// The decision this run contributes when merging: the plugin's own, or the one its failure
-    /// policy implies. `None` for audit-mode plugins, which never affect the container.
-    pub fn effective_decision(&self) -> Option<Decision> {
+    /// The decision this run contributes when merging: the plugin's own (borrowed: a seccomp
+    /// profile is hundreds of strings), or the one its failure policy implies. `None` for
+    /// audit-mode plugins, which never affect the container.
+    pub fn effective_decision(&self) -> Option<Cow<'_, Decision>> {
         if self.mode == PluginMode::Audit {
             return None;
         }
@@ -117,27 +119,27 @@ impl PluginRun {
 
     /// The decision this run would contribute in enforce mode: what an audit-mode plugin would
     /// have done to the container.
-    pub fn decision_if_enforced(&self) -> Decision {
+    pub fn decision_if_enforced(&self) -> Cow<'_, Decision> {
         match &self.outcome {
-            CallOutcome::Decided(decision) => decision.clone(),
+            CallOutcome::Decided(decision) => Cow::Borrowed(decision),
             CallOutcome::Failed {
                 policy: FailurePolicy::Allow,
                 ..
-            } => Decision::allow(),
+            } => Cow::Owned(Decision::allow()),
             CallOutcome::Failed {
                 policy: FailurePolicy::Deny,
                 violation: Some(violation),
                 ..
-            } => Decision::deny(format!(
+            } => Cow::Owned(Decision::deny(format!(
                 "asked for what it was not granted ({violation}) and its failure policy is deny"
-            )),
+            ))),
             CallOutcome::Failed {
                 policy: FailurePolicy::Deny,
                 kind,
                 ..
-            } => Decision::deny(format!(
+            } => Cow::Owned(Decision::deny(format!(
                 "plugin failed ({kind}) and its failure policy is deny"
-            )),
+            ))),
         }
     }
 }
@@ -175,8 +177,13 @@ impl Chain {
     /// of kind `not-granted`, and the plugin's failure policy applies.
     pub fn judge(&self, runs: &mut [PluginRun], subject: &Subject<'_>) {
         for run in runs {
-            let CallOutcome::Decided(decision) = &run.outcome else {
-                continue;
+            let placeholder = CallOutcome::Decided(Decision::allow());
+            let decision = match std::mem::replace(&mut run.outcome, placeholder) {
+                CallOutcome::Decided(decision) => decision,
+                failed => {
+                    run.outcome = failed;
+                    continue;
+                }
             };
             let entry = self.plugins.iter().find(|p| p.plugin.name() == run.name);
             let judged = match entry {

@@ -30,6 +30,7 @@ mod patch;
 mod record;
 pub mod view;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -333,7 +334,7 @@ impl Engine {
                 deadline,
             )
             .await;
-        let merged = merge_all(&effective(&decided.runs));
+        let merged = merge_runs(&decided.runs);
         let outcome = match refusal(&merged) {
             Some(reason) => {
                 // The container is never created, so no RemoveContainer will come for it.
@@ -429,9 +430,7 @@ impl Engine {
                 runs: Vec::new(),
             }
         };
-        let mut decisions = effective(&decided.carried);
-        decisions.extend(effective(&decided.runs));
-        let merged = merge_all(&decisions);
+        let merged = merge_runs(decided.carried.iter().chain(&decided.runs));
         let mut applied = Applied::default();
         let refusal = match refusal(&merged) {
             Some(reason) => Some(reason),
@@ -550,7 +549,7 @@ impl Engine {
                 deadline,
             )
             .await;
-        let merged = merge_all(&effective(&decided.runs));
+        let merged = merge_runs(&decided.runs);
         let outcome = match refusal(&merged) {
             Some(reason) => Outcome::Refuse { reason },
             None => Outcome::Allow,
@@ -579,9 +578,30 @@ impl Engine {
     }
 }
 
-/// Merges decisions, in chain order.
-fn merge_all(decisions: &[(String, Decision)]) -> Merged {
-    merge::merge(decisions.iter().map(|(name, d)| (name.as_str(), d)))
+/// Merges the decisions that count — enforcing runs' own, or their failure policy's — in chain
+/// order, borrowing each plugin's decision rather than copying it.
+pub fn merge_runs<'a>(runs: impl IntoIterator<Item = &'a PluginRun>) -> Merged {
+    let decisions: Vec<(&str, Cow<'_, Decision>)> = runs
+        .into_iter()
+        .filter_map(|run| run.effective_decision().map(|d| (run.name.as_str(), d)))
+        .collect();
+    merge::merge(decisions.iter().map(|(name, d)| (*name, d.as_ref())))
+}
+
+/// Why the container would have been refused had every run been enforced, when `merged` (the
+/// enforcing runs' result) lets it through: what audit-mode plugins would have done.
+pub fn would_refuse(runs: &[PluginRun], merged: &Merged) -> Option<String> {
+    if merged.verdict != Verdict::Allow {
+        return None;
+    }
+    let as_if_enforced: Vec<(&str, Cow<'_, Decision>)> = runs
+        .iter()
+        .map(|run| (run.name.as_str(), run.decision_if_enforced()))
+        .collect();
+    match merge::merge(as_if_enforced.iter().map(|(name, d)| (*name, d.as_ref()))).verdict {
+        Verdict::Deny(reason) => Some(bounded(&format!("bulkhead: {reason}"), MAX_CRI_TEXT)),
+        Verdict::Allow => None,
+    }
 }
 
 /// What the CRI caller is told when the merged verdict is a deny (cut to 1 KiB: several
@@ -591,13 +611,6 @@ fn refusal(merged: &Merged) -> Option<String> {
         Verdict::Deny(reason) => Some(bounded(&format!("bulkhead: {reason}"), MAX_CRI_TEXT)),
         Verdict::Allow => None,
     }
-}
-
-/// The decisions that count, by plugin name: enforcing plugins' own, or their failure policy's.
-fn effective(runs: &[PluginRun]) -> Vec<(String, Decision)> {
-    runs.iter()
-        .filter_map(|run| run.effective_decision().map(|d| (run.name.clone(), d)))
-        .collect()
 }
 
 impl EventHandler for Engine {

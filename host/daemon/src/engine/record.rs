@@ -1,16 +1,15 @@
 //! Writing the audit record of a decision — including the refusals no plugin run made (a
 //! missed decision, the engine's own deadline) and the would-be refusals of audit-mode chains.
 
-use bulkhead_core::decision::{Decision, Verdict};
+use bulkhead_core::decision::Verdict;
 use bulkhead_core::event::{EventKind, LifecycleEvent, Pod};
 use bulkhead_core::merge::Merged;
-use bulkhead_core::text::{MAX_CRI_TEXT, bounded};
 use bulkhead_core::view::DecisionPoint;
 
 use super::audit::{self, Applied, AuditRecord, ImageSubject, PodSubject, ResultRecord, Subject};
 use super::chain::PluginRun;
 use super::view::{self, Context};
-use super::{Engine, merge_all};
+use super::{Engine, would_refuse};
 use crate::nri::Outcome;
 
 impl Engine {
@@ -99,14 +98,8 @@ impl Engine {
             context.image.as_ref(),
         );
         let mut applied = applied;
-        if applied.would_refuse.is_none() && merged.verdict == Verdict::Allow {
-            let as_if_enforced: Vec<(String, Decision)> = plugins
-                .iter()
-                .map(|run| (run.name.clone(), run.decision_if_enforced()))
-                .collect();
-            if let Verdict::Deny(reason) = merge_all(&as_if_enforced).verdict {
-                applied.would_refuse = Some(bounded(&format!("bulkhead: {reason}"), MAX_CRI_TEXT));
-            }
+        if applied.would_refuse.is_none() {
+            applied.would_refuse = would_refuse(&plugins, &merged);
         }
         self.audit.write(AuditRecord {
             time: audit::now(),
