@@ -79,7 +79,9 @@ impl Config {
                 ));
             }
             if self.architectures[..i].contains(arch) {
-                return Err(format!("config key `architectures`: {arch:?} is listed twice"));
+                return Err(format!(
+                    "config key `architectures`: {arch:?} is listed twice"
+                ));
             }
         }
         for (name, profile) in &self.profiles {
@@ -368,8 +370,7 @@ mod tests {
 
     #[test]
     fn architectures_pick_what_the_builtin_profiles_cover() {
-        let config =
-            Config::from_json(r#"{"architectures": ["SCMP_ARCH_X86_64"]}"#).unwrap();
+        let config = Config::from_json(r#"{"architectures": ["SCMP_ARCH_X86_64"]}"#).unwrap();
         let profile = config.profile("default").unwrap();
         assert_eq!(profile.architectures, ["SCMP_ARCH_X86_64"]);
         // Only the filter's coverage changes, not its rules.
@@ -382,7 +383,10 @@ mod tests {
     fn architectures_must_be_known_listed_once_and_not_empty() {
         for (config, expected) in [
             (r#"{"architectures": []}"#, "at least one"),
-            (r#"{"architectures": ["SCMP_ARCH_Z80"]}"#, "unknown architecture"),
+            (
+                r#"{"architectures": ["SCMP_ARCH_Z80"]}"#,
+                "unknown architecture",
+            ),
             (
                 r#"{"architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86_64"]}"#,
                 "listed twice",
