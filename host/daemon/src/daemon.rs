@@ -9,14 +9,13 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use bulkhead_core::config::Config;
-use bulkhead_core::event::EventMask;
 
 use bulkhead_containerd::Containerd;
 use bulkhead_runtime::{PluginLimits, Runtime, RuntimeOptions};
 
+use crate::engine::Engine;
 use crate::engine::audit::AuditLog;
 use crate::engine::chain::{Chain, ChainPlugin};
-use crate::engine::{self, Engine};
 use crate::nri::{self, Registration};
 use crate::secrets::SecretStore;
 
@@ -49,12 +48,6 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         &config.containerd.socket,
         "--containerd-socket / containerd.socket",
     )?;
-    let registration = Registration {
-        socket: config.nri.socket.clone(),
-        name: config.nri.plugin_name.clone(),
-        index: config.nri.plugin_index.clone(),
-        events: EventMask::of(engine::EVENTS),
-    };
     let chain = load_chain(&config)?;
     let containerd =
         Containerd::connect_in(&config.containerd.socket, &config.containerd.namespace)
@@ -89,6 +82,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         }));
         tracing::info!(key = %path.display(), "guard marking enabled");
     }
+    let registration = Registration {
+        socket: config.nri.socket.clone(),
+        name: config.nri.plugin_name.clone(),
+        index: config.nri.plugin_index.clone(),
+        events: engine.events(),
+    };
     tracing::info!(
         nri_socket = %registration.socket.display(),
         containerd_socket = %config.containerd.socket.display(),

@@ -38,7 +38,7 @@ use bulkhead_containerd::{Containerd, ImageInfo};
 use bulkhead_core::config::PluginMode;
 use bulkhead_core::decision::{Decision, Rlimit, Verdict};
 use bulkhead_core::event::{
-    Container, ContainerState, EventKind, LifecycleEvent, Pod, RuntimeInfo,
+    Container, ContainerState, EventKind, EventMask, LifecycleEvent, Pod, RuntimeInfo,
 };
 use bulkhead_core::grants::{CurrentSpec, Subject as GrantSubject};
 use bulkhead_core::merge::{self, Merged};
@@ -86,18 +86,6 @@ struct Decided {
     runs: Vec<PluginRun>,
 }
 
-/// The events the engine acts on, and so the only ones bulkhead subscribes to: containerd
-/// makes every subscribed call while holding a node-wide lock, so an event bulkhead would only
-/// acknowledge (PostStart, Stop, RunPodSandbox, ...) would still cost each container a round
-/// trip inside that lock.
-pub const EVENTS: [EventKind; 5] = [
-    EventKind::CreateContainer,
-    EventKind::PostCreateContainer,
-    EventKind::StartContainer,
-    EventKind::RemoveContainer,
-    EventKind::RemovePodSandbox,
-];
-
 /// Hook for extra spec changes every patched container gets (the fail-closed guard marker).
 pub type SpecMarker = Box<dyn Fn(&str) -> Option<(String, String)> + Send + Sync>;
 
@@ -137,6 +125,36 @@ impl Engine {
             rlimit_defaults: view::runtime_rlimits(),
             record_views: false,
         }
+    }
+
+    /// The events this engine acts on with its chain and guard, and so the only ones bulkhead
+    /// subscribes to: containerd makes every subscribed call while holding a node-wide lock, so
+    /// an event bulkhead would only acknowledge would still cost every container a round trip
+    /// inside that lock.
+    ///
+    /// - CreateContainer: plugins decide there, or PostCreate decisions need to know which
+    ///   containers were seen being created;
+    /// - PostCreateContainer: plugins decide there, create-time decisions are patched there, or
+    ///   the guard marks every container there;
+    /// - StartContainer: plugins decide there, or a PostCreate refusal (or a missed PostCreate
+    ///   decision) is enforced there;
+    /// - RemoveContainer and RemovePodSandbox, always: they free what bulkhead keeps.
+    pub fn events(&self) -> EventMask {
+        let wants = |point| self.chain.wants(point);
+        let post_create = wants(DecisionPoint::PostCreateContainer)
+            || wants(DecisionPoint::CreateContainer)
+            || self.marker.is_some();
+        let mut kinds = vec![EventKind::RemoveContainer, EventKind::RemovePodSandbox];
+        if wants(DecisionPoint::CreateContainer) || post_create {
+            kinds.push(EventKind::CreateContainer);
+        }
+        if post_create {
+            kinds.push(EventKind::PostCreateContainer);
+        }
+        if wants(DecisionPoint::StartContainer) || post_create {
+            kinds.push(EventKind::StartContainer);
+        }
+        EventMask::of(kinds)
     }
 
     /// Records, with each decision, the view the plugins were given (env values redacted).

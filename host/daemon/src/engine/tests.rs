@@ -457,3 +457,47 @@ async fn with_a_post_create_plugin_create_time_changes_stay_on_the_verified_patc
         "the create-time run is carried to PostCreate"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bulkhead_subscribes_only_to_the_events_its_chain_needs() {
+    let subscribed = |engine: &Engine| -> Vec<EventKind> {
+        let events = engine.events();
+        EventKind::ALL
+            .into_iter()
+            .filter(|&kind| events.contains(kind))
+            .collect()
+    };
+    let (empty, _records, _cache) = engine(Vec::new());
+    assert_eq!(
+        subscribed(&empty),
+        [EventKind::RemovePodSandbox, EventKind::RemoveContainer],
+        "an empty chain needs no container event on the create+start path"
+    );
+    let (at_create, _records, _cache) =
+        engine(vec![enforce(json!({"points": ["create-container"]}))]);
+    assert_eq!(
+        subscribed(&at_create),
+        [
+            EventKind::RemovePodSandbox,
+            EventKind::CreateContainer,
+            EventKind::PostCreateContainer,
+            EventKind::StartContainer,
+            EventKind::RemoveContainer
+        ],
+        "create-time decisions are patched at PostCreate and refused at start"
+    );
+    let (at_start, _records, _cache) =
+        engine(vec![enforce(json!({"points": ["start-container"]}))]);
+    assert_eq!(
+        subscribed(&at_start),
+        [
+            EventKind::RemovePodSandbox,
+            EventKind::StartContainer,
+            EventKind::RemoveContainer
+        ]
+    );
+    let (guarded, _records, _cache) = engine(Vec::new());
+    let guarded = guarded.with_marker(Box::new(|_| Some(("k".into(), "v".into()))));
+    assert!(subscribed(&guarded).contains(&EventKind::PostCreateContainer));
+    assert!(subscribed(&guarded).contains(&EventKind::StartContainer));
+}
