@@ -12,8 +12,6 @@ use anyhow::{Context, bail};
 
 use crate::{ContainerSpec, Process, Testbed, images, log_records};
 
-/// What containerd 2.1 logs when an NRI plugin has registered and synchronized.
-const PLUGIN_SYNCHRONIZED: &str = "connected and synchronized";
 /// What containerd 2.1 logs when an NRI plugin's connection goes away.
 const PLUGIN_CLOSED: &str = "connection to plugin";
 /// How long bulkhead may take to register, or to exit and be noticed by containerd.
@@ -56,16 +54,17 @@ impl BulkheadSwitch {
             std::env::var("BULKHEAD_LOG").unwrap_or_else(|_| "info".to_string()),
         );
         self.starts += 1;
-        let synchronized_before = containerd_count(testbed, PLUGIN_SYNCHRONIZED);
+        let connected = testbed.containerd().plugin_connected_log();
+        let synchronized_before = containerd_count(testbed, connected);
         let deadline = Instant::now() + BULKHEAD_TIMEOUT;
         let name = format!("bulkhead-{}", self.starts);
         let mut process = testbed.start_bulkhead(command, &name).await?;
-        while containerd_count(testbed, PLUGIN_SYNCHRONIZED) <= synchronized_before {
+        while containerd_count(testbed, connected) <= synchronized_before {
             if let Some(status) = process.try_wait()? {
                 bail!("bulkhead exited ({status}):\n{}", process.log());
             }
             if Instant::now() >= deadline {
-                bail!("containerd did not log bulkhead as {PLUGIN_SYNCHRONIZED}");
+                bail!("containerd did not log bulkhead as connected ({connected:?})");
             }
             tokio::time::sleep(POLL).await;
         }

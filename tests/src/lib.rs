@@ -1,5 +1,6 @@
-//! End-to-end test fixtures for bulkhead: a private containerd 2.1 with NRI enabled, real runc
-//! containers, driven through the Kubernetes CRI API exactly as a kubelet would.
+//! End-to-end test fixtures for bulkhead: a private containerd 2.1 (or 1.7, see [`Containerd`])
+//! with NRI enabled, real runc containers, driven through the Kubernetes CRI API exactly as a
+//! kubelet would.
 //!
 //! Every e2e test starts its own [`Testbed`]: a containerd with its own root, state, sockets and
 //! images, in a short directory under the test bed state directory (`$BULKHEAD_TESTBED`, default
@@ -7,8 +8,8 @@
 //! [`Testbed`] kills every container, stops containerd and unmounts everything it mounted.
 //!
 //! The heavy lifting is in two scripts that the README demo and CI share with these fixtures:
-//! `tests/testbed/setup.sh` (once per machine: Debian packages, containerd 2.1 unpacked privately,
-//! the test images) and `tests/testbed/containerd.sh up|down|restart DIR`.
+//! `tests/testbed/setup.sh` (once per machine: Debian packages, containerd 2.1 and 1.7 unpacked
+//! privately, the test images) and `tests/testbed/containerd.sh up|down|restart DIR`.
 //!
 //! ```no_run
 //! use bulkhead_e2e::{ContainerSpec, Testbed, images};
@@ -36,7 +37,7 @@ mod testbed;
 pub use bulkhead::{bulkhead_binary, events_for_container, log_records, plugin_entry};
 pub use cri::{ContainerSpec, Pod};
 pub use process::Process;
-pub use testbed::{Testbed, mounts_under, state_dir};
+pub use testbed::{Containerd, Testbed, mounts_under, state_dir};
 
 /// The CRI API types (`k8s_cri::v1`), re-exported so tests can tweak any field of a
 /// [`ContainerSpec`] or call the raw clients without naming the crate themselves.
@@ -45,7 +46,8 @@ pub use k8s_cri::v1 as cri_api;
 /// The images the test bed imports into every containerd (built by `tests/testbed/images.py`
 /// from Debian's static busybox; add one there with a single line).
 pub mod images {
-    /// The CRI sandbox image containerd 2.1 pins; its entrypoint sleeps forever.
+    /// The CRI sandbox image containerd 2.1 pins (the test bed configures 1.7 to use it too); its
+    /// entrypoint sleeps forever.
     pub const PAUSE: &str = "registry.k8s.io/pause:3.10";
     /// busybox, runs as root (config `User` empty), command `sh`.
     pub const BUSYBOX: &str = "docker.io/library/busybox:latest";

@@ -1,6 +1,8 @@
 //! [`Testbed`]: one private containerd per test, started and torn down by
-//! `tests/testbed/containerd.sh`, with a CRI client connected over its unix socket.
+//! `tests/testbed/containerd.sh`, with a CRI client connected over its unix socket; and
+//! [`Containerd`], which of the test bed's containerd releases it runs.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -34,6 +36,72 @@ fn repo_dir() -> PathBuf {
 
 fn script() -> PathBuf {
     repo_dir().join("tests/testbed/containerd.sh")
+}
+
+/// The containerd releases the test bed has, each unpacked privately by
+/// `tests/testbed/setup.sh`. A [`Testbed`] runs the one `$BULKHEAD_CONTAINERD` names.
+///
+/// 2.1 is the release bulkhead targets and the default; 1.7 is still common on managed
+/// Kubernetes nodes, so the baseline and decision e2e tests run against it too (`tests/run.sh`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Containerd {
+    /// containerd 2.1 from Debian unstable (NRI API v0.8, config version 3).
+    V2_1,
+    /// containerd 1.7 from Debian trixie (config version 2; NRI is off unless the config turns
+    /// it on, which the test bed's does).
+    V1_7,
+}
+
+impl Containerd {
+    /// The release `$BULKHEAD_CONTAINERD` asks for: `2.1` (also when unset or empty) or `1.7`.
+    pub fn from_env() -> anyhow::Result<Containerd> {
+        match std::env::var("BULKHEAD_CONTAINERD") {
+            Err(std::env::VarError::NotPresent) => Ok(Containerd::V2_1),
+            Ok(value) => match value.as_str() {
+                "" | "2.1" => Ok(Containerd::V2_1),
+                "1.7" => Ok(Containerd::V1_7),
+                other => bail!(
+                    "BULKHEAD_CONTAINERD={other:?}: the test bed has containerd 2.1 (the default) and 1.7"
+                ),
+            },
+            Err(error) => bail!("BULKHEAD_CONTAINERD: {error}"),
+        }
+    }
+
+    /// The series as `containerd.sh` and people spell it: `2.1` or `1.7`.
+    pub fn series(self) -> &'static str {
+        match self {
+            Containerd::V2_1 => "2.1",
+            Containerd::V1_7 => "1.7",
+        }
+    }
+
+    /// Where `setup.sh` unpacked this release's binaries (`containerd`, `ctr`, the runc shim).
+    pub fn bin_dir(self) -> PathBuf {
+        let prefix = match self {
+            Containerd::V2_1 => "containerd",
+            Containerd::V1_7 => "containerd-1.7",
+        };
+        state_dir().join(prefix).join("usr/bin")
+    }
+
+    /// What this containerd logs once an external NRI plugin has registered and been
+    /// synchronized, e.g. to wait in its log until a plugin's calls go through it: 2.x says
+    /// `plugin "50-bulkhead" connected and synchronized`, 1.7 only `plugin "50-bulkhead"
+    /// connected` (at the same point, after the synchronization). The text is quoted as it
+    /// appears in the log, where the plugin name's quotes are escaped.
+    pub fn plugin_connected_log(self) -> &'static str {
+        match self {
+            Containerd::V2_1 => "connected and synchronized",
+            Containerd::V1_7 => "\\\" connected\"",
+        }
+    }
+}
+
+impl fmt::Display for Containerd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "containerd {}", self.series())
+    }
 }
 
 /// Every mount point at or below `dir`, as listed in `/proc/self/mountinfo`.
@@ -75,7 +143,8 @@ fn unescape_mountinfo(field: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// A private containerd 2.1 with NRI enabled, CRI on, runc and the test images imported.
+/// A private containerd (2.1, or 1.7 with `BULKHEAD_CONTAINERD=1.7`; see [`Containerd`]) with
+/// NRI enabled, CRI on, runc and the test images imported.
 ///
 /// Each instance has its own directory (root, state, sockets, logs), so tests run in parallel.
 /// Dropping it runs `containerd.sh down`: every pod and container is killed, containerd stops,
@@ -84,6 +153,7 @@ fn unescape_mountinfo(field: &str) -> String {
 #[derive(Debug)]
 pub struct Testbed {
     dir: PathBuf,
+    containerd: Containerd,
     containerd_socket: PathBuf,
     nri_socket: PathBuf,
     containerd_log: PathBuf,
@@ -92,7 +162,8 @@ pub struct Testbed {
 }
 
 impl Testbed {
-    /// Starts a fresh containerd (about one second, including the image import).
+    /// Starts a fresh containerd (about one second, including the image import), the release
+    /// `$BULKHEAD_CONTAINERD` names ([`Containerd::from_env`]).
     ///
     /// Fails with a pointer to `tests/testbed/setup.sh` if the test bed was never set up, and
     /// when not running as root (containerd and runc need it).
@@ -104,10 +175,11 @@ impl Testbed {
     /// spec from `base_spec` (e.g. the fail-closed guard's, from `bulkhead-guard
     /// print-base-spec`).
     pub async fn start_with_base_spec(base_spec: Option<&Path>) -> anyhow::Result<Testbed> {
+        let containerd = Containerd::from_env()?;
         let state = state_dir();
-        if !state.join("containerd/usr/bin/containerd").exists() || !state.join("images").is_dir() {
+        if !containerd.bin_dir().join("containerd").exists() || !state.join("images").is_dir() {
             bail!(
-                "the e2e test bed is not set up in {}: run `tests/testbed/setup.sh` (as root) first",
+                "the e2e test bed ({containerd}) is not set up in {}: run `tests/testbed/setup.sh` (as root) first",
                 state.display()
             );
         }
@@ -123,7 +195,10 @@ impl Testbed {
             .keep();
 
         let mut up = tokio::process::Command::new("bash");
-        up.arg(script()).arg("up").arg(&dir);
+        up.arg(script())
+            .arg("up")
+            .arg(&dir)
+            .env("BULKHEAD_CONTAINERD", containerd.series());
         if let Some(spec) = base_spec {
             up.env("BULKHEAD_GUARD_BASE_SPEC", spec);
         }
@@ -158,6 +233,7 @@ impl Testbed {
             nri_socket: value("NRI_SOCKET")?.into(),
             containerd_log: value("CONTAINERD_LOG")?.into(),
             cgroup_parent: value("CGROUP_PARENT")?,
+            containerd,
             containerd_socket,
             dir,
             channel,
@@ -167,6 +243,11 @@ impl Testbed {
     /// The directory holding this containerd's config, root, state, sockets and logs.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Which containerd release this test bed runs.
+    pub fn containerd(&self) -> Containerd {
+        self.containerd
     }
 
     /// containerd's gRPC socket (CRI, Containers, Images, Content services).
@@ -216,7 +297,7 @@ impl Testbed {
     /// A `ctr` command from the unpacked containerd, bound to this instance and namespace
     /// `k8s.io`, for debugging and for assertions the CRI cannot express.
     pub fn ctr(&self) -> Command {
-        let mut command = Command::new(state_dir().join("containerd/usr/bin/ctr"));
+        let mut command = Command::new(self.containerd.bin_dir().join("ctr"));
         command
             .arg("--address")
             .arg(&self.containerd_socket)
@@ -320,6 +401,28 @@ mod tests {
         assert_eq!(unescape_mountinfo(r"/a\040b\134c"), r"/a b\c");
         assert_eq!(unescape_mountinfo(r"/plain"), "/plain");
         assert_eq!(unescape_mountinfo(r"/odd\04"), r"/odd\04");
+    }
+
+    #[test]
+    fn each_containerd_release_has_its_own_prefix() {
+        assert!(Containerd::V2_1.bin_dir().ends_with("containerd/usr/bin"));
+        assert!(
+            Containerd::V1_7
+                .bin_dir()
+                .ends_with("containerd-1.7/usr/bin")
+        );
+        assert_eq!(Containerd::V1_7.to_string(), "containerd 1.7");
+    }
+
+    #[test]
+    fn the_connected_line_of_one_release_is_not_the_other_s() {
+        // Lines as each release writes them (logrus text format).
+        let v2_1 = r#"level=info msg="plugin \"50-bulkhead\" connected and synchronized""#;
+        let v1_7 = r#"level=info msg="plugin \"50-bulkhead\" connected""#;
+        let shim = r#"level=info msg="cleaning up after shim disconnected""#;
+        assert!(v2_1.contains(Containerd::V2_1.plugin_connected_log()));
+        assert!(v1_7.contains(Containerd::V1_7.plugin_connected_log()));
+        assert!(!shim.contains(Containerd::V1_7.plugin_connected_log()));
     }
 
     #[test]

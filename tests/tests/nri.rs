@@ -30,7 +30,7 @@ async fn registers_synchronizes_and_sees_the_whole_lifecycle() -> anyhow::Result
     let deadline = Instant::now() + Duration::from_secs(5);
     while !testbed
         .containerd_log()
-        .contains("connected and synchronized")
+        .contains(testbed.containerd().plugin_connected_log())
     {
         assert!(
             Instant::now() < deadline,
