@@ -25,6 +25,7 @@
 pub mod apply;
 pub mod audit;
 pub mod chain;
+mod decide;
 pub mod oci;
 mod patch;
 mod record;
@@ -40,7 +41,6 @@ use bulkhead_core::decision::{Decision, Rlimit, Verdict};
 use bulkhead_core::event::{
     Container, ContainerState, EventKind, EventMask, LifecycleEvent, Pod, RuntimeInfo,
 };
-use bulkhead_core::grants::{CurrentSpec, Subject as GrantSubject};
 use bulkhead_core::merge::{self, Merged};
 use bulkhead_core::text::{MAX_CRI_TEXT, bounded};
 use bulkhead_core::view::DecisionPoint;
@@ -51,6 +51,7 @@ use crate::secrets::SecretStore;
 
 use audit::{Applied, AuditLog};
 use chain::{CallOutcome, Chain, PluginRun};
+use decide::{Carried, Decided};
 use view::Context;
 
 /// What the engine remembers about a container between its events.
@@ -66,24 +67,6 @@ struct Tracked {
     start_refusal: Option<String>,
     /// PostCreateContainer was handled to the end.
     post_create_done: bool,
-}
-
-/// What CreateContainer hands on to PostCreate.
-#[derive(Default)]
-struct Carried {
-    /// Enforcing plugins' decided runs.
-    runs: Vec<PluginRun>,
-    /// The resolved image.
-    image: Option<ImageInfo>,
-}
-
-/// The runs of one decision point: the chain's, and the carried CreateContainer runs judged
-/// again at PostCreate.
-struct Decided {
-    context: Context,
-    context_error: Option<String>,
-    carried: Vec<PluginRun>,
-    runs: Vec<PluginRun>,
 }
 
 /// Hook for extra spec changes every patched container gets (the fail-closed guard marker).
@@ -108,7 +91,7 @@ pub struct Engine {
 }
 
 /// Sandbox specs kept before the cache starts over (bounds memory on a busy node).
-const MAX_CACHED_SANDBOXES: usize = 1024;
+pub(super) const MAX_CACHED_SANDBOXES: usize = 1024;
 
 impl Engine {
     /// An engine running `chain`, reading context from and patching specs through
@@ -163,38 +146,6 @@ impl Engine {
         self
     }
 
-    /// The pod sandbox's stored spec, cached; `None` when it cannot be read (host namespaces are
-    /// then judged from the container's spec alone).
-    async fn sandbox_spec(&self, sandbox_id: &str) -> Option<Arc<Spec>> {
-        let cached = self
-            .sandboxes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(sandbox_id)
-            .cloned();
-        if cached.is_some() {
-            return cached;
-        }
-        match self.containerd.get_spec(sandbox_id).await {
-            Ok(spec) => {
-                let spec = Arc::new(spec);
-                let mut cache = self
-                    .sandboxes
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                if cache.len() >= MAX_CACHED_SANDBOXES {
-                    cache.clear();
-                }
-                cache.insert(sandbox_id.to_string(), spec.clone());
-                Some(spec)
-            }
-            Err(error) => {
-                tracing::debug!(%error, "no sandbox spec; host namespaces from the container alone");
-                None
-            }
-        }
-    }
-
     /// Materializes granted secrets from `store`; without one, secret requests fail (closed).
     pub fn with_secrets(mut self, store: SecretStore) -> Engine {
         self.secrets = Some(store);
@@ -209,129 +160,6 @@ impl Engine {
 
     fn tracked<R>(&self, f: impl FnOnce(&mut HashMap<String, Tracked>) -> R) -> R {
         f(&mut self.tracked.lock().unwrap_or_else(PoisonError::into_inner))
-    }
-
-    /// Image (and, from PostCreate on, spec) facts, within the deadline. `known_image` is the
-    /// container's image as resolved at an earlier event, if any.
-    async fn context(
-        &self,
-        container: &Container,
-        with_spec: bool,
-        known_image: Option<ImageInfo>,
-        deadline: Deadline,
-    ) -> Result<Context, String> {
-        let budget = deadline.remaining() / 2;
-        let gather = async {
-            let mut context = Context::default();
-            if known_image.is_some() {
-                context.image = known_image;
-            } else if let Some(image) = container.image_as_written() {
-                context.image = Some(
-                    self.containerd
-                        .resolve_image(image)
-                        .await
-                        .map_err(|e| format!("resolving image {image}: {e}"))?,
-                );
-            }
-            if with_spec {
-                let stored = self
-                    .containerd
-                    .get_stored_spec(&container.id)
-                    .await
-                    .map_err(|e| format!("reading the stored spec: {e}"))?;
-                let sandbox = self.sandbox_spec(&container.pod_id).await;
-                let facts =
-                    bulkhead_containerd::spec::facts_in_pod(&stored.spec, sandbox.as_deref());
-                context.spec = Some((stored.spec.clone(), facts));
-                context.stored = Some(stored);
-            }
-            Ok(context)
-        };
-        tokio::time::timeout(budget, gather)
-            .await
-            .unwrap_or_else(|_| Err(format!("containerd did not answer within {budget:?}")))
-    }
-
-    /// Gathers context and runs the chain at `point` (when `run_chain`), then judges the new
-    /// runs and the `carried` ones against the plugins' grants and the container as it is now.
-    async fn decide(
-        &self,
-        event: &LifecycleEvent,
-        point: DecisionPoint,
-        with_spec: bool,
-        run_chain: bool,
-        carried: Carried,
-        deadline: Deadline,
-    ) -> Decided {
-        let container = event.container.clone().unwrap_or_default();
-        let Carried {
-            runs: carried,
-            image,
-        } = carried;
-        let started = std::time::Instant::now();
-        let gathered = self.context(&container, with_spec, image, deadline).await;
-        let context_us = started.elapsed().as_micros() as u64;
-        match gathered {
-            Ok(context) => {
-                let view = view::container_view(event, point, &context);
-                let started = std::time::Instant::now();
-                let mut runs = if run_chain {
-                    self.chain.run(&view, deadline).await
-                } else {
-                    Vec::new()
-                };
-                tracing::debug!(
-                    context_us,
-                    chain_us = started.elapsed().as_micros() as u64,
-                    "context gathered and chain run"
-                );
-                let mut carried = carried;
-                // At CreateContainer there is no stored spec yet, but NRI sent the container's
-                // mounts and rlimits: decisions the runtime applies natively are judged on them.
-                let rlimits = match &context.spec {
-                    Some((spec, _)) => Some(view::effective_rlimits(spec, &self.rlimit_defaults)),
-                    None if point == DecisionPoint::CreateContainer => {
-                        Some(view::created_rlimits(&container, &self.rlimit_defaults))
-                    }
-                    None => None,
-                };
-                let subject = GrantSubject {
-                    namespace: &view.pod.namespace,
-                    spec: rlimits.as_ref().map(|rlimits| CurrentSpec {
-                        seccomp: view.seccomp.as_ref(),
-                        mounts: &view.mounts,
-                        rlimits,
-                    }),
-                };
-                self.chain.judge(&mut carried, &subject);
-                self.chain.judge(&mut runs, &subject);
-                Decided {
-                    context,
-                    context_error: None,
-                    carried,
-                    runs,
-                }
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot gather the container's context; plugins fail");
-                let message = format!("bulkhead could not gather the container's context: {error}");
-                let runs = if run_chain {
-                    self.chain.fail_all(point, "context", &message)
-                } else {
-                    Vec::new()
-                };
-                let carried = carried
-                    .into_iter()
-                    .map(|run| self.chain.fail_run(run, "context", &message))
-                    .collect();
-                Decided {
-                    context: Context::default(),
-                    context_error: Some(error),
-                    carried,
-                    runs,
-                }
-            }
-        }
     }
 
     async fn at_create(&self, event: &LifecycleEvent, deadline: Deadline) -> Outcome {
