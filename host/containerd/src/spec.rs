@@ -21,6 +21,7 @@ use containerd_client::services::v1::{
 };
 use oci_spec::runtime::Spec;
 use prost_types::{Any, FieldMask};
+use serde::Deserialize;
 use serde_json::Value;
 use tonic::Code;
 
@@ -64,7 +65,8 @@ impl StoredSpec {
             source,
         };
         let raw: Value = serde_json::from_slice(&any.value).map_err(decode)?;
-        let spec: Spec = serde_json::from_value(raw.clone()).map_err(decode)?;
+        // Deserialized from the parsed tree by reference: no second parse, no copy of it.
+        let spec = Spec::deserialize(&raw).map_err(decode)?;
         let modelled = serde_json::to_value(&spec).map_err(decode)?;
         Ok(Self {
             spec,
@@ -215,7 +217,16 @@ impl Containerd {
     ) -> Result<Spec> {
         let any = stored.encode(container_id)?;
         match self.update_any(container_id, any).await? {
-            Some(record) => Ok(StoredSpec::from_record(container_id, record)?.spec),
+            // Only the spec is verified: decode it alone, not the tree kept for a write-back.
+            Some(record) => {
+                let any = record.spec.ok_or_else(|| Error::NoSpec {
+                    container_id: container_id.to_owned(),
+                })?;
+                serde_json::from_slice(&any.value).map_err(|source| Error::SpecDecode {
+                    container_id: container_id.to_owned(),
+                    source,
+                })
+            }
             None => self.get_spec(container_id).await,
         }
     }

@@ -258,7 +258,7 @@ impl Engine {
             self.finish_post_create(&container.id, None);
             return Outcome::Allow;
         }
-        let decided = if wants || !carried.runs.is_empty() {
+        let mut decided = if wants || !carried.runs.is_empty() {
             self.decide(
                 event,
                 DecisionPoint::PostCreateContainer,
@@ -277,10 +277,15 @@ impl Engine {
             }
         };
         let merged = merge_runs(decided.carried.iter().chain(&decided.runs));
+        // The patch starts from the spec just read, moved rather than copied.
+        let stored = decided.context.stored.take();
         let mut applied = Applied::default();
         let refusal = match refusal(&merged) {
             Some(reason) => Some(reason),
-            None => match self.patch(&container.id, &merged, &decided.context).await {
+            None => match self
+                .patch(&container.id, &merged, &decided.context, stored)
+                .await
+            {
                 Ok(Some(elapsed)) => {
                     applied.spec_patched = true;
                     applied.verified = Some(true);

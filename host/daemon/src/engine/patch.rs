@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use bulkhead_containerd::spec::StoredSpec;
 use bulkhead_core::merge::Merged;
 
 use super::Engine;
@@ -10,13 +11,14 @@ use super::apply;
 use super::view::Context;
 
 impl Engine {
-    /// Patches the stored spec with the merged mutations (and the marker); `None` when there
-    /// was nothing to patch.
+    /// Patches the stored spec with the merged mutations (and the marker), starting from
+    /// `stored` when the context read it; `None` when there was nothing to patch.
     pub(super) async fn patch(
         &self,
         id: &str,
         merged: &Merged,
         context: &Context,
+        stored: Option<StoredSpec>,
     ) -> Result<Option<Duration>, String> {
         let hardening = apply::hardening(&merged.mutations)?;
         let mut extras = apply::extras(&merged.mutations)?;
@@ -40,7 +42,7 @@ impl Engine {
         let patched = apply::patch_spec(
             &self.containerd,
             id,
-            context.stored.clone(),
+            stored,
             &hardening,
             &extras,
             &merged.mutations,
