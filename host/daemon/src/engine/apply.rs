@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bulkhead_containerd::spec::StoredSpec;
 use bulkhead_containerd::{Containerd, Hardening};
-use bulkhead_core::event::{Mount as EventMount, Rlimit as EventRlimit};
+use bulkhead_core::event::Rlimit as EventRlimit;
 use bulkhead_core::merge::MergedMutations;
 use oci_spec::runtime::{
     Mount, MountBuilder, PosixRlimit, PosixRlimitBuilder, PosixRlimitType, Spec,
@@ -120,20 +120,7 @@ pub fn native_adjustment(mutations: &MergedMutations) -> Result<Option<Adjustmen
             .map(|(name, chosen)| (name.clone(), chosen.value.clone()))
             .collect(),
         annotations: extras.annotations,
-        mounts: extras
-            .mounts
-            .iter()
-            .map(|m| EventMount {
-                destination: m.destination().to_string_lossy().into_owned(),
-                kind: m.typ().clone().unwrap_or_default(),
-                source: m
-                    .source()
-                    .as_ref()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-                options: m.options().clone().unwrap_or_default(),
-            })
-            .collect(),
+        mounts: extras.mounts.iter().map(oci::mount_from_oci).collect(),
         rlimits: mutations
             .rlimits
             .values()

@@ -8,6 +8,20 @@ use bulkhead_core::decision::{Capability, SeccompProfile};
 use oci_spec::runtime::{Capabilities, LinuxSeccomp};
 use serde_json::{Map, Value, json};
 
+/// An OCI mount as the runtime's NRI view writes one (paths as text, absent fields empty).
+pub fn mount_from_oci(mount: &oci_spec::runtime::Mount) -> bulkhead_core::event::Mount {
+    bulkhead_core::event::Mount {
+        destination: mount.destination().display().to_string(),
+        kind: mount.typ().clone().unwrap_or_default(),
+        source: mount
+            .source()
+            .as_ref()
+            .map(|s| s.display().to_string())
+            .unwrap_or_default(),
+        options: mount.options().clone().unwrap_or_default(),
+    }
+}
+
 /// A bulkhead seccomp profile as an OCI `LinuxSeccomp`.
 pub fn seccomp_to_oci(profile: &SeccompProfile) -> Result<LinuxSeccomp, String> {
     let mut root = Map::new();

@@ -25,7 +25,7 @@
 //!   daemon would have failed the plugins.
 
 use bulkhead_containerd::{Containerd, CriRecord};
-use bulkhead_core::event::{Container, EventKind, LifecycleEvent, Mount, Pod};
+use bulkhead_core::event::{Container, EventKind, LifecycleEvent, Pod};
 use bulkhead_core::view::{ContainerView, DecisionPoint, Labels};
 use oci_spec::runtime::Spec;
 
@@ -156,16 +156,7 @@ fn rebuilt_event(
             .mounts()
             .iter()
             .flatten()
-            .map(|m| Mount {
-                destination: m.destination().display().to_string(),
-                kind: m.typ().clone().unwrap_or_default(),
-                source: m
-                    .source()
-                    .as_ref()
-                    .map(|s| s.display().to_string())
-                    .unwrap_or_default(),
-                options: m.options().clone().unwrap_or_default(),
-            })
+            .map(crate::engine::oci::mount_from_oci)
             .collect(),
         ..Container::default()
     };
