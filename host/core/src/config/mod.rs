@@ -12,6 +12,7 @@ use crate::error::Error;
 
 mod grants;
 mod plugins;
+mod seccomp;
 
 pub use grants::{
     FORBIDDEN_ENV, Grants, MountGrant, RESERVED_ANNOTATION_PREFIXES, SecretGrant, TIGHTENING,
@@ -21,6 +22,8 @@ pub use plugins::{
     Builtin, FailurePolicy, MAX_PLUGIN_MEMORY_MIB, MAX_PLUGIN_TIME_BUDGET_MS, PluginConfig,
     PluginMode, baseline_plugins,
 };
+pub use seccomp::SeccompConfig;
+pub(crate) use seccomp::held_profile as held_seccomp_profile;
 
 /// Default path of containerd's NRI socket.
 pub const DEFAULT_NRI_SOCKET: &str = "/var/run/nri/nri.sock";
@@ -57,6 +60,10 @@ pub struct Config {
     /// The fail-closed guard (see docs/guard.md).
     #[serde(default)]
     pub guard: GuardConfig,
+    /// Seccomp profiles the host holds for plugins to name: the built-ins' architectures and the
+    /// operator's own profiles.
+    #[serde(default)]
+    pub seccomp: SeccompConfig,
 }
 
 /// `[guard]`: marks every container bulkhead checked, for the OCI hook that refuses unmarked
@@ -80,6 +87,7 @@ impl Default for Config {
             audit: AuditConfig::default(),
             sandbox: SandboxConfig::default(),
             guard: GuardConfig::default(),
+            seccomp: SeccompConfig::default(),
         }
     }
 }
@@ -318,6 +326,7 @@ impl Config {
                 "must not be empty (use \"-\" for standard output)".into(),
             ));
         }
+        self.seccomp.validate()?;
         Ok(())
     }
 }

@@ -6,6 +6,7 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
 
 use crate::error::Error;
 
@@ -181,6 +182,18 @@ impl SeccompProfile {
     }
 }
 
+impl SeccompProfile {
+    /// `sha256:` and the lower-case hex SHA-256 of the profile's JSON, keys sorted: names the
+    /// exact rules in audit records without repeating them. The same bytes the audit log has
+    /// always hashed (`serde_json::Value::to_string`), so digests of a profile stay comparable
+    /// across releases.
+    pub fn digest(&self) -> String {
+        // Serializing plain structs, strings and integers into a `Value` cannot fail.
+        let json = serde_json::to_value(self).expect("a seccomp profile serializes to JSON");
+        format!("sha256:{:x}", Sha256::digest(json.to_string().as_bytes()))
+    }
+}
+
 fn check_errno(field: &str, action: SeccompAction, errno: Option<u32>) -> Result<(), String> {
     match errno {
         Some(_) if action != SeccompAction::Errno => Err(format!(
@@ -271,5 +284,38 @@ mod tests {
                 .to_string()
                 .contains("SCMP_ARCH_Z80")
         );
+    }
+
+    #[test]
+    fn digest_is_sha256_of_the_sorted_json() {
+        let p = profile(r#"{"default-action":"SCMP_ACT_LOG"}"#);
+        // sha256 of `{"default-action":"SCMP_ACT_LOG","syscalls":[]}`.
+        let json = serde_json::to_value(&p).unwrap().to_string();
+        assert_eq!(json, r#"{"default-action":"SCMP_ACT_LOG","syscalls":[]}"#);
+        assert_eq!(
+            p.digest(),
+            format!("sha256:{:x}", Sha256::digest(json.as_bytes()))
+        );
+        assert_eq!(p.digest().len(), "sha256:".len() + 64);
+        assert!(
+            p.digest()[7..]
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        );
+    }
+
+    #[test]
+    fn digest_is_stable_and_tells_profiles_apart() {
+        let json = r#"{"default-action":"SCMP_ACT_ERRNO","default-errno":1,
+            "syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"}]}"#;
+        let a = profile(json);
+        assert_eq!(a.digest(), profile(json).digest());
+        assert_eq!(a.digest(), a.clone().digest());
+        let mut b = a.clone();
+        b.syscalls[0].names.push("write".into());
+        assert_ne!(a.digest(), b.digest());
+        let mut c = a.clone();
+        c.default_errno = Some(13);
+        assert_ne!(a.digest(), c.digest());
     }
 }

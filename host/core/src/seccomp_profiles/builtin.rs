@@ -1,5 +1,7 @@
 //! bulkhead's built-in seccomp profiles, `default` and `strict`: allow-lists written for this
-//! project, in the spirit of container runtimes' default profiles.
+//! project, in the spirit of container runtimes' default profiles. The host holds them (see
+//! [`super::HeldProfiles`]) so a plugin names a profile instead of sending ~300 syscall names
+//! across the guest boundary for every container.
 //!
 //! Both deny every syscall they do not list with EPERM, and both carry [`RUNTIME`]: what runc
 //! itself still calls after it has loaded the filter (dropping privileges, closing descriptors,
@@ -12,7 +14,7 @@
 //! `io_uring`, handle-based opens, clock and host administration (`settimeofday`, `reboot`,
 //! `swapon`, `acct`, ...) and NUMA memory policy.
 
-use bulkhead_sdk::{SeccompAction, SeccompBuilder, SeccompOperator, SeccompProfile};
+use crate::decision::{SeccompAction, SeccompArg, SeccompOperator, SeccompProfile, SeccompSyscall};
 
 /// Name of the built-in profile every unconfined container gets unless the operator chooses.
 pub const DEFAULT: &str = "default";
@@ -27,12 +29,12 @@ pub const EPERM: u32 = 1;
 /// errno `clone3` gets, so that libcs fall back to `clone`, whose flags the filter can inspect.
 pub const ENOSYS: u32 = 38;
 
-/// Architectures the built-in profiles apply to by default: x86_64 and 32-bit x86. Not x32: mainstream
-/// distribution kernels are built without it (`CONFIG_X86_X32_ABI`), and runc's filter work
-/// grows with names × architectures, so listing it roughly doubled the start cost of a hardened
-/// container for nothing. Leaving an ABI out is never weaker: calls from an architecture the
-/// filter does not list are refused, not allowed. A fleet without 32-bit workloads can list
-/// x86_64 alone (the `architectures` key) and halve the filter again.
+/// Architectures the built-in profiles apply to by default: x86_64 and 32-bit x86. Not x32:
+/// mainstream distribution kernels are built without it (`CONFIG_X86_X32_ABI`), and runc's
+/// filter work grows with names × architectures, so listing it roughly doubled the start cost of
+/// a hardened container for nothing. Leaving an ABI out is never weaker: calls from an
+/// architecture the filter does not list are refused, not allowed. A fleet without 32-bit
+/// workloads can list x86_64 alone (`[seccomp] architectures`) and halve the filter again.
 pub const ARCHITECTURES: &[&str] = &["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"];
 
 /// `clone` flags that create namespaces (CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID,
@@ -127,40 +129,74 @@ pub fn default_architectures() -> Vec<String> {
     ARCHITECTURES.iter().map(|a| a.to_string()).collect()
 }
 
-/// A built-in profile by name, for `architectures` (the operator's `architectures` key, by
-/// default [`ARCHITECTURES`]).
+/// A built-in profile by name, for `architectures` (the operator's `[seccomp] architectures`, by
+/// default [`ARCHITECTURES`]); `None` for a name that is not built in.
+///
+/// Rules, in order (the order the seccomp plugin always produced, so digests carry over): one
+/// allow rule for [`RUNTIME`] and the profile's extra list; `clone` without namespace flags;
+/// `clone3` failing with ENOSYS; and for `default` one `personality` rule per allowed value.
 pub fn profile(name: &str, architectures: &[String]) -> Option<SeccompProfile> {
     let extra = match name {
         DEFAULT => DEFAULT_EXTRA,
         STRICT => STRICT_EXTRA,
         _ => return None,
     };
-    let mut builder = SeccompBuilder::deny_by_default(EPERM)
-        .architectures(architectures.iter().map(String::as_str))
-        .allow(RUNTIME.iter().chain(extra).copied())
-        .rule(["clone"], SeccompAction::Allow)
-        .when_arg(0, SeccompOperator::MaskedEqual, CLONE_NAMESPACE_FLAGS)
-        .errno(["clone3"], ENOSYS);
+    let mut syscalls = vec![
+        rule(RUNTIME.iter().chain(extra).copied(), SeccompAction::Allow),
+        SeccompSyscall {
+            args: vec![arg0(SeccompOperator::MaskedEqual, CLONE_NAMESPACE_FLAGS)],
+            ..rule(["clone"], SeccompAction::Allow)
+        },
+        SeccompSyscall {
+            errno: Some(ENOSYS),
+            ..rule(["clone3"], SeccompAction::Errno)
+        },
+    ];
     if name == DEFAULT {
-        for &persona in PERSONALITIES {
-            builder = builder
-                .rule(["personality"], SeccompAction::Allow)
-                .when_arg(0, SeccompOperator::EqualTo, persona);
-        }
+        syscalls.extend(PERSONALITIES.iter().map(|&persona| SeccompSyscall {
+            args: vec![arg0(SeccompOperator::EqualTo, persona)],
+            ..rule(["personality"], SeccompAction::Allow)
+        }));
     }
-    Some(builder.build())
+    Some(SeccompProfile {
+        default_action: SeccompAction::Errno,
+        default_errno: Some(EPERM),
+        architectures: architectures.to_vec(),
+        syscalls,
+    })
+}
+
+/// A rule applying `action` to `names`, without errno or conditions.
+fn rule<'a>(names: impl IntoIterator<Item = &'a str>, action: SeccompAction) -> SeccompSyscall {
+    SeccompSyscall {
+        names: names.into_iter().map(String::from).collect(),
+        action,
+        errno: None,
+        args: Vec::new(),
+    }
+}
+
+/// A condition on the first argument (`value-two` 0, as the SDK's builder writes it).
+fn arg0(op: SeccompOperator, value: u64) -> SeccompArg {
+    SeccompArg {
+        index: 0,
+        value,
+        value_two: 0,
+        op,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::syscalls;
+    use crate::decision::KNOWN_ARCHITECTURES;
+    use crate::seccomp_profiles::syscalls;
 
     fn allowed(profile: &SeccompProfile) -> Vec<&str> {
         profile
             .syscalls
             .iter()
-            .filter(|rule| matches!(rule.action, SeccompAction::Allow))
+            .filter(|rule| rule.action == SeccompAction::Allow)
             .flat_map(|rule| rule.names.iter().map(String::as_str))
             .collect()
     }
@@ -188,7 +224,7 @@ mod tests {
     #[test]
     fn default_denies_with_eperm_on_x86() {
         let p = profile(DEFAULT, &default_architectures()).unwrap();
-        assert!(matches!(p.default_action, SeccompAction::Errno));
+        assert_eq!(p.default_action, SeccompAction::Errno);
         assert_eq!(p.default_errno, Some(EPERM));
         assert_eq!(p.architectures, ARCHITECTURES);
     }
@@ -272,11 +308,11 @@ mod tests {
         let p = profile(DEFAULT, &default_architectures()).unwrap();
         let clone = p.syscalls.iter().find(|r| r.names == ["clone"]).unwrap();
         assert_eq!(clone.args.len(), 1);
-        assert!(matches!(clone.args[0].op, SeccompOperator::MaskedEqual));
+        assert_eq!(clone.args[0].op, SeccompOperator::MaskedEqual);
         assert_eq!(clone.args[0].value, CLONE_NAMESPACE_FLAGS);
         assert_eq!(clone.args[0].value_two, 0);
         let clone3 = p.syscalls.iter().find(|r| r.names == ["clone3"]).unwrap();
-        assert!(matches!(clone3.action, SeccompAction::Errno));
+        assert_eq!(clone3.action, SeccompAction::Errno);
         assert_eq!(clone3.errno, Some(ENOSYS));
     }
 
@@ -289,5 +325,47 @@ mod tests {
         assert!(s.iter().all(|name| d.contains(name)), "strict is a subset");
         assert!(!s.contains(&"socket") && !s.contains(&"mkdir"));
         assert!(profile("nope", &default_architectures()).is_none());
+    }
+
+    #[test]
+    fn rules_keep_the_plugin_order() {
+        let p = profile(DEFAULT, &default_architectures()).unwrap();
+        let heads: Vec<&str> = p.syscalls.iter().map(|r| r.names[0].as_str()).collect();
+        assert_eq!(
+            heads,
+            [
+                "execve",
+                "clone",
+                "clone3",
+                "personality",
+                "personality",
+                "personality",
+                "personality",
+                "personality"
+            ]
+        );
+        assert_eq!(
+            p.syscalls[0].names.len(),
+            RUNTIME.len() + DEFAULT_EXTRA.len()
+        );
+        let personas: Vec<u64> = p.syscalls[3..].iter().map(|r| r.args[0].value).collect();
+        assert_eq!(personas, PERSONALITIES);
+        assert!(p.syscalls[3..].iter().all(|r| r.args.len() == 1
+            && r.args[0].index == 0
+            && r.args[0].op == SeccompOperator::EqualTo));
+        let strict = profile(STRICT, &default_architectures()).unwrap();
+        assert_eq!(strict.syscalls.len(), 3, "no personality rules");
+    }
+
+    #[test]
+    fn builtins_pass_validation_on_every_architecture() {
+        let every: Vec<String> = KNOWN_ARCHITECTURES.iter().map(|a| a.to_string()).collect();
+        for name in NAMES {
+            for architectures in [default_architectures(), every.clone()] {
+                let p = profile(name, &architectures).unwrap();
+                assert_eq!(p.validate(), Ok(()), "{name}");
+                assert_eq!(p.architectures, architectures);
+            }
+        }
     }
 }
