@@ -8,6 +8,8 @@
 mod capability;
 mod seccomp;
 
+use std::sync::Arc;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -83,8 +85,11 @@ pub enum Mutation {
     DropCapabilities(Vec<Capability>),
     /// Remove every capability not listed from every set.
     KeepOnlyCapabilities(Vec<Capability>),
-    /// Apply this seccomp profile.
-    SetSeccomp(SeccompProfile),
+    /// Apply this seccomp profile. A plugin's `use-seccomp-profile` arrives here as the profile
+    /// the host holds under that name.
+    // Shared: a held profile is one allocation for every decision naming it; merging and
+    // auditing copy none.
+    SetSeccomp(Arc<SeccompProfile>),
     /// Turn `no_new_privileges` on.
     SetNoNewPrivileges,
     /// Make the root filesystem read-only.

@@ -9,6 +9,7 @@
 //! the operator meant, and applying neither would fail open.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -30,7 +31,7 @@ pub struct MergedMutations {
     pub drop_capabilities: BTreeSet<Capability>,
     /// The seccomp profile to set, and which plugin chose it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub seccomp: Option<Chosen<SeccompProfile>>,
+    pub seccomp: Option<Chosen<Arc<SeccompProfile>>>,
     /// Set no_new_privileges.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub no_new_privileges: bool,
@@ -352,10 +353,12 @@ mod tests {
 
     #[test]
     fn a_stricter_later_seccomp_profile_replaces_the_earlier() {
-        let loose = decision(vec![Mutation::SetSeccomp(allow_list(&[
+        let loose = decision(vec![Mutation::SetSeccomp(Arc::new(allow_list(&[
             "read", "write", "mkdir",
-        ]))]);
-        let strict = decision(vec![Mutation::SetSeccomp(allow_list(&["read", "write"]))]);
+        ])))]);
+        let strict = decision(vec![Mutation::SetSeccomp(Arc::new(allow_list(&[
+            "read", "write",
+        ])))]);
         let merged = merge([("loose", &loose), ("strict", &strict)]);
         assert!(merged.conflicts.is_empty());
         assert_eq!(merged.mutations.seccomp.unwrap().plugin, "strict");
@@ -363,8 +366,8 @@ mod tests {
 
     #[test]
     fn a_looser_later_seccomp_profile_is_a_conflict_naming_both_plugins() {
-        let strict = decision(vec![Mutation::SetSeccomp(allow_list(&["read"]))]);
-        let loose = decision(vec![Mutation::SetSeccomp(deny_list(&["mkdir"]))]);
+        let strict = decision(vec![Mutation::SetSeccomp(Arc::new(allow_list(&["read"])))]);
+        let loose = decision(vec![Mutation::SetSeccomp(Arc::new(deny_list(&["mkdir"])))]);
         let merged = merge([("strict", &strict), ("loose", &loose)]);
         assert_eq!(merged.conflicts.len(), 1);
         assert_eq!(merged.conflicts[0].first, "strict");
@@ -380,7 +383,7 @@ mod tests {
 
     #[test]
     fn the_same_profile_twice_is_no_conflict() {
-        let a = decision(vec![Mutation::SetSeccomp(allow_list(&["read"]))]);
+        let a = decision(vec![Mutation::SetSeccomp(Arc::new(allow_list(&["read"])))]);
         let merged = merge([("a", &a), ("b", &a)]);
         assert!(merged.conflicts.is_empty());
         assert_eq!(merged.mutations.seccomp.unwrap().plugin, "a");

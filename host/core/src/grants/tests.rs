@@ -1,6 +1,7 @@
 //! One test per rule of the grant checker, each with the hostile request it stops.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use super::*;
 use crate::config::{MountGrant, TIGHTENING};
@@ -267,17 +268,20 @@ fn seccomp_must_be_at_least_as_strict_as_the_current_profile() {
         architectures: vec![],
         syscalls: vec![],
     };
-    let message = refused(case.judge(vec![Mutation::SetSeccomp(allow_all.clone())]));
+    let message = refused(case.judge(vec![Mutation::SetSeccomp(Arc::new(allow_all.clone()))]));
     assert!(message.contains("current profile blocks"), "{message}");
     let mut stricter = runtime_default();
     stricter.syscalls[0].names.retain(|n| n != "mkdir");
-    assert!(case.judge(vec![Mutation::SetSeccomp(stricter)]).is_ok());
+    assert!(
+        case.judge(vec![Mutation::SetSeccomp(Arc::new(stricter))])
+            .is_ok()
+    );
     // An unconfined container may get any profile.
     let mut unconfined = Case::new();
     unconfined.seccomp = None;
     assert!(
         unconfined
-            .judge(vec![Mutation::SetSeccomp(allow_all)])
+            .judge(vec![Mutation::SetSeccomp(Arc::new(allow_all))])
             .is_ok()
     );
 }
