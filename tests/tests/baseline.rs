@@ -71,6 +71,89 @@ async fn the_baseline_hardens_an_unconfined_container() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A profile the operator defines in bulkhead's config, held by the host and named by the
+/// seccomp plugin, filters the real container; a pod can pick only what the operator allowed.
+#[tokio::test(flavor = "multi_thread")]
+async fn operator_profiles_held_by_the_host_filter_the_containers_that_name_them()
+-> anyhow::Result<()> {
+    let testbed = Testbed::start().await?;
+    let config = r#"
+[seccomp]
+architectures = ["SCMP_ARCH_X86_64"]
+
+[seccomp.profiles.no-mkdir]
+default-action = "SCMP_ACT_ALLOW"
+syscalls = [{ names = ["mkdir", "mkdirat"], action = "SCMP_ACT_ERRNO" }]
+
+[[plugins]]
+builtin = "seccomp"
+[plugins.config]
+namespace-profiles = { batch = "no-mkdir" }
+annotation = "seccomp.bulkhead.dev/profile"
+allowed-annotation-profiles = ["strict"]
+"#;
+    let _bulkhead = testbed
+        .start_bulkhead(testbed.bulkhead_command_with_config(config)?, "bulkhead")
+        .await?;
+
+    // Namespace `batch` gets the operator's profile: mkdir fails, everything else runs.
+    let batch = testbed.run_pod("jobs", "batch").await?;
+    let id = testbed
+        .run_container(&batch, sleeper("job", images::BUSYBOX))
+        .await?;
+    let (code, _, stderr) = testbed.exec_sync(&id, ["mkdir", "/tmp/d"]).await?;
+    assert_ne!(code, 0, "mkdir succeeded under no-mkdir");
+    assert!(stderr.contains("Operation not permitted"), "{stderr}");
+    let (code, _, stderr) = testbed
+        .exec_sync(&id, ["sh", "-c", "touch /tmp/f && ls /tmp/f"])
+        .await?;
+    assert_eq!(code, 0, "{stderr}");
+
+    // A pod may pick `strict` by annotation (no mkdir, no touch, no sockets)...
+    let picky = testbed
+        .run_pod_with("picky", "default", |pod| {
+            pod.annotations
+                .insert("seccomp.bulkhead.dev/profile".into(), "strict".into());
+        })
+        .await?;
+    let id = testbed
+        .run_container(&picky, sleeper("strict", images::BUSYBOX))
+        .await?;
+    let (code, _, _) = testbed.exec_sync(&id, ["touch", "/tmp/f"]).await?;
+    assert_ne!(code, 0, "touch succeeded under strict");
+    let (code, out, stderr) = testbed.exec_sync(&id, ["cat", "/proc/self/status"]).await?;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(status_field(&out, "Seccomp:"), "2", "{out}");
+
+    // ...but not a profile the operator did not allow for annotations.
+    let sneaky = testbed
+        .run_pod_with("sneaky", "default", |pod| {
+            pod.annotations
+                .insert("seccomp.bulkhead.dev/profile".into(), "no-mkdir".into());
+        })
+        .await?;
+    // The seccomp plugin judges at post-create: the start is refused before any process runs.
+    let id = testbed
+        .create_container(&sneaky, sleeper("sneaky", images::BUSYBOX))
+        .await?;
+    let refused = testbed.start_container(&id).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    assert!(
+        refused.message().contains("allowed-annotation-profiles"),
+        "{}",
+        refused.message()
+    );
+
+    // The audit record names the profile by digest, as `check-config` lists it.
+    let records = testbed.audit_records_for("job", "PostCreateContainer");
+    let chosen = &records.first().expect("no PostCreate audit record for job")["result"]["mutations"]
+        ["seccomp"];
+    assert_eq!(chosen["plugin"], "seccomp", "{chosen}");
+    assert_eq!(chosen["value"]["rules"], 1, "{chosen}");
+    assert!(chosen["value"]["sha256"].is_string(), "{chosen}");
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_baseline_denies_privileged_and_added_capabilities_outside_kube_system()
 -> anyhow::Result<()> {

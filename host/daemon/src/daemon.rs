@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use bulkhead_core::config::Config;
+use bulkhead_core::seccomp_profiles::HeldProfiles;
 
 use bulkhead_containerd::Containerd;
 use bulkhead_runtime::{PluginLimits, Runtime, RuntimeOptions};
@@ -116,9 +117,13 @@ pub fn load_chain(config: &Config) -> anyhow::Result<Chain> {
         .unwrap_or(16) as usize
         * MIB;
     let cache_dir = &config.sandbox.cache_dir;
+    // Parsed and validated once, here; every plugin call shares them.
+    let seccomp_profiles = HeldProfiles::from_config(&config.seccomp)
+        .context("cannot hold the seccomp profiles of [seccomp]")?;
     let runtime = Runtime::new(RuntimeOptions {
         cache_dir: (!cache_dir.as_os_str().is_empty()).then(|| cache_dir.clone()),
         max_memory,
+        seccomp_profiles: Arc::new(seccomp_profiles),
         ..RuntimeOptions::default()
     })
     .context("cannot start the plugin sandbox")?;

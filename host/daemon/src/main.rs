@@ -100,6 +100,22 @@ fn check_config(path: Option<&std::path::Path>) -> anyhow::Result<()> {
             println!("#       {line}");
         }
     }
+    // The same profiles `load_chain` gave the sandbox: the config was validated above.
+    let held = bulkhead_core::seccomp_profiles::HeldProfiles::from_config(&config.seccomp)?;
+    println!("# seccomp profiles held for plugins (use-seccomp-profile):");
+    for profile in held.iter() {
+        let origin = if profile.builtin {
+            "built-in"
+        } else {
+            "[seccomp.profiles]"
+        };
+        println!(
+            "#   {} ({origin}, {} rules) {}",
+            profile.name,
+            profile.profile.syscalls.len(),
+            profile.digest
+        );
+    }
     Ok(())
 }
 

@@ -64,3 +64,66 @@ fn a_valid_config_passes_and_prints_the_grants() {
     );
     assert!(stdout.contains("may bind-mount: none"), "{stdout}");
 }
+
+const NO_MKDIR: &str = "[seccomp.profiles.no-mkdir]\ndefault-action = \"SCMP_ACT_ALLOW\"\nsyscalls = [{ names = [\"mkdir\", \"mkdirat\"], action = \"SCMP_ACT_ERRNO\" }]\n";
+
+#[test]
+fn held_seccomp_profiles_are_listed_with_their_digests() {
+    let out = check_config(&format!(
+        "{NO_MKDIR}[[plugins]]\nbuiltin = \"seccomp\"\n[plugins.config]\ndefault-profile = \"no-mkdir\"\n"
+    ));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("#   {name} (")))
+            .unwrap_or_else(|| panic!("no line for {name}:\n{stdout}"))
+            .to_string()
+    };
+    assert!(line("default").contains("built-in"), "{stdout}");
+    assert!(line("strict").contains("built-in"), "{stdout}");
+    let no_mkdir = line("no-mkdir");
+    assert!(
+        no_mkdir.contains("[seccomp.profiles]") && no_mkdir.contains(" sha256:"),
+        "{no_mkdir}"
+    );
+}
+
+#[test]
+fn a_broken_held_profile_fails_the_check_naming_its_key() {
+    let out = check_config(&NO_MKDIR.replace("\"mkdirat\"", "\"mkdirt\""));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "check-config passed: {stderr}");
+    assert!(
+        stderr.contains("seccomp.profiles.no-mkdir") && stderr.contains("\"mkdirt\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_seccomp_plugin_naming_a_profile_the_host_does_not_hold_fails_the_check() {
+    let out = check_config(
+        "[[plugins]]\nbuiltin = \"seccomp\"\n[plugins.config]\nnamespace-profiles = { batch = \"no-mkdir\" }\n",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "check-config passed: {stderr}");
+    assert!(
+        stderr.contains("namespace-profiles.batch") && stderr.contains("no-mkdir"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_seccomp_plugins_old_profile_keys_point_to_the_host_config() {
+    let out = check_config(
+        "[[plugins]]\nbuiltin = \"seccomp\"\n[plugins.config]\narchitectures = [\"SCMP_ARCH_X86_64\"]\n",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "check-config passed: {stderr}");
+    assert!(stderr.contains("[seccomp] architectures"), "{stderr}");
+}

@@ -36,7 +36,7 @@ pub enum Error {
     /// The component does not implement a world this host supports (wrong WIT version, missing
     /// export, mismatched types, or an import bulkhead does not provide).
     #[error(
-        "plugin {path}: incompatible with bulkhead:plugin@0.2.0 and @0.1.0 (the ABI versions this host runs): {reason}"
+        "plugin {path}: incompatible with bulkhead:plugin@0.3.0, @0.2.0 and @0.1.0 (the ABI versions this host runs): {reason}"
     )]
     Incompatible {
         /// The plugin file.

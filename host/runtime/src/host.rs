@@ -6,6 +6,8 @@
 
 use std::sync::Arc;
 
+use bulkhead_core::seccomp_profiles::HeldProfiles;
+
 use crate::bindings::types::LogLevel;
 use crate::limits::MAX_LOG_LINE_BYTES;
 
@@ -27,11 +29,20 @@ pub(crate) struct CallState {
     pub memory_exceeded: bool,
     /// The largest linear memory size granted in this call, in bytes.
     pub peak_memory: usize,
+    /// The seccomp profiles the host holds, for `seccomp-profiles`.
+    pub profiles: Arc<HeldProfiles>,
 }
 
 impl CallState {
-    pub fn new(plugin: Arc<str>, config: Arc<str>, log_lines: u32, memory_limit: usize) -> Self {
+    pub fn new(
+        plugin: Arc<str>,
+        config: Arc<str>,
+        log_lines: u32,
+        memory_limit: usize,
+        profiles: Arc<HeldProfiles>,
+    ) -> Self {
         CallState {
+            profiles,
             plugin,
             config,
             logs_left: log_lines,
@@ -76,13 +87,39 @@ impl CallState {
     pub(crate) fn config(&mut self) -> String {
         self.config.to_string()
     }
+
+    /// `seccomp-profiles`: the names `use-seccomp-profile` accepts, sorted.
+    pub(crate) fn seccomp_profiles(&mut self) -> Vec<String> {
+        self.profiles.names().map(str::to_owned).collect()
+    }
 }
 
-/// The `host` interface of each supported WIT version: the same two functions.
-macro_rules! host_interface {
+impl crate::bindings::current::bulkhead::plugin::host::Host for CallState {
+    fn log(&mut self, level: LogLevel, message: String) {
+        CallState::log(self, level, message)
+    }
+
+    fn config(&mut self) -> String {
+        CallState::config(self)
+    }
+
+    fn seccomp_profiles(&mut self) -> Vec<String> {
+        CallState::seccomp_profiles(self)
+    }
+}
+
+/// The `host` interface of the older WIT versions: `log` and `config`, with 0.2.0's log level.
+macro_rules! older_host_interface {
     ($($host:path),*) => {$(
         impl $host for CallState {
-            fn log(&mut self, level: LogLevel, message: String) {
+            fn log(&mut self, level: OlderLogLevel, message: String) {
+                let level = match level {
+                    OlderLogLevel::Trace => LogLevel::Trace,
+                    OlderLogLevel::Debug => LogLevel::Debug,
+                    OlderLogLevel::Info => LogLevel::Info,
+                    OlderLogLevel::Warn => LogLevel::Warn,
+                    OlderLogLevel::Error => LogLevel::Error,
+                };
                 CallState::log(self, level, message)
             }
 
@@ -93,11 +130,14 @@ macro_rules! host_interface {
     )*};
 }
 
-host_interface!(
-    crate::bindings::current::bulkhead::plugin::host::Host,
+use crate::bindings::v0_2::bulkhead::plugin::types::LogLevel as OlderLogLevel;
+
+older_host_interface!(
+    crate::bindings::v0_2::bulkhead::plugin::host::Host,
     crate::bindings::v0_1::bulkhead::plugin::host::Host
 );
 
+impl crate::bindings::v0_2::bulkhead::plugin::types::Host for CallState {}
 impl crate::bindings::types::Host for CallState {}
 
 impl wasmtime::ResourceLimiter for CallState {
@@ -138,7 +178,7 @@ mod tests {
     use super::*;
 
     fn state(lines: u32) -> CallState {
-        CallState::new("t".into(), "cfg".into(), lines, 1 << 20)
+        CallState::new("t".into(), "cfg".into(), lines, 1 << 20, Default::default())
     }
 
     #[test]

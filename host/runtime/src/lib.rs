@@ -1,5 +1,5 @@
 //! bulkhead's plugin sandbox: loads WebAssembly components that implement the
-//! `bulkhead:plugin` world (`proto/wit`: 0.2.0, and 0.1.0 kept loadable) and runs each call in a
+//! `bulkhead:plugin` world (`proto/wit`: 0.3.0; 0.2.0 and 0.1.0 kept loadable) and runs each call in a
 //! fresh, limited instance.
 //!
 //! The daemon, `bulkhead plugin test`, `bulkhead eval` and `bulkhead-sdk-testing` all run plugins

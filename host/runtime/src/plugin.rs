@@ -6,6 +6,7 @@
 //! interrupted mid-call cannot leave a half-updated instance behind. With the pooling allocator
 //! and `InstancePre` the cost is tens of microseconds (see the crate's benches).
 
+use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,8 +18,9 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, types::ComponentItem};
 use wasmtime::{Store, Trap};
 
-use crate::bindings::types as wit;
-use crate::bindings::{current, v0_1};
+use bulkhead_core::seccomp_profiles::HeldProfiles;
+
+use crate::bindings::{current, v0_1, v0_2};
 use crate::convert;
 use crate::error::Error;
 use crate::host::CallState;
@@ -27,6 +29,8 @@ use crate::runtime::{EpochTicker, Runtime};
 
 /// WIT interfaces this host provides, by their full versioned names: every supported version.
 const PROVIDED_IMPORTS: &[&str] = &[
+    "bulkhead:plugin/host@0.3.0",
+    "bulkhead:plugin/types@0.3.0",
     "bulkhead:plugin/host@0.2.0",
     "bulkhead:plugin/types@0.2.0",
     "bulkhead:plugin/host@0.1.0",
@@ -34,39 +38,59 @@ const PROVIDED_IMPORTS: &[&str] = &[
 ];
 
 /// The ABI versions this host runs, newest first.
-pub const SUPPORTED_ABI_VERSIONS: &[&str] = &["0.2.0", "0.1.0"];
+pub const SUPPORTED_ABI_VERSIONS: &[&str] = &["0.3.0", "0.2.0", "0.1.0"];
 
 /// A component pre-instantiated for the ABI version it was built against.
 enum Pre {
-    /// `bulkhead:plugin@0.2.0`.
+    /// `bulkhead:plugin@0.3.0`.
     Current(current::SecurityPluginPre<CallState>),
-    /// `bulkhead:plugin@0.1.0`: no `validate-config`.
+    /// `bulkhead:plugin@0.2.0`: no profiles by reference.
+    V0_2(v0_2::SecurityPluginPre<CallState>),
+    /// `bulkhead:plugin@0.1.0`: no `validate-config` either.
     V0_1(v0_1::SecurityPluginPre<CallState>),
 }
 
 /// One instance of a plugin, whatever its ABI version.
 enum Bound {
     Current(current::SecurityPlugin),
+    V0_2(v0_2::SecurityPlugin),
     V0_1(v0_1::SecurityPlugin),
 }
 
+/// A plugin's answer to `check-container`, converted: its decision (or why the host refuses
+/// it), or the error the plugin reported itself (kind and message).
+type Answer = Result<Result<Decision, bulkhead_core::Error>, (&'static str, String)>;
+
 impl Bound {
-    fn metadata(&self, store: &mut Store<CallState>) -> wasmtime::Result<wit::PluginInfo> {
-        match self {
-            Bound::Current(p) => p.call_metadata(store),
-            Bound::V0_1(p) => p.call_metadata(store),
-        }
+    fn metadata(&self, store: &mut Store<CallState>) -> wasmtime::Result<PluginInfo> {
+        Ok(match self {
+            Bound::Current(p) => convert::current::plugin_info_from_wit(p.call_metadata(store)?),
+            Bound::V0_2(p) => convert::v0_2::plugin_info_from_wit(p.call_metadata(store)?),
+            Bound::V0_1(p) => convert::v0_2::plugin_info_from_wit(p.call_metadata(store)?),
+        })
     }
 
     fn check_container(
         &self,
         store: &mut Store<CallState>,
-        input: &wit::Container,
-    ) -> wasmtime::Result<Result<wit::Decision, wit::PluginError>> {
-        match self {
-            Bound::Current(p) => p.call_check_container(store, input),
-            Bound::V0_1(p) => p.call_check_container(store, input),
-        }
+        view: &PreparedView,
+        profiles: &HeldProfiles,
+    ) -> wasmtime::Result<Answer> {
+        use convert::{current as now, v0_2 as old};
+        Ok(match self {
+            Bound::Current(p) => p
+                .call_check_container(&mut *store, view.current())?
+                .map(|d| now::decision_from_wit(d, profiles))
+                .map_err(now::reported_from_wit),
+            Bound::V0_2(p) => p
+                .call_check_container(&mut *store, view.v0_2())?
+                .map(|d| old::decision_from_wit(d, profiles))
+                .map_err(old::reported_from_wit),
+            Bound::V0_1(p) => p
+                .call_check_container(&mut *store, view.v0_2())?
+                .map(|d| old::decision_from_wit(d, profiles))
+                .map_err(old::reported_from_wit),
+        })
     }
 
     /// `validate-config`; 0.1.0 components cannot check their config, so they accept it.
@@ -74,22 +98,45 @@ impl Bound {
         &self,
         store: &mut Store<CallState>,
         config: &str,
-    ) -> wasmtime::Result<Result<(), wit::PluginError>> {
-        match self {
-            Bound::Current(p) => p.call_validate_config(store, config),
-            Bound::V0_1(_) => Ok(Ok(())),
-        }
+    ) -> wasmtime::Result<Result<(), (&'static str, String)>> {
+        Ok(match self {
+            Bound::Current(p) => p
+                .call_validate_config(store, config)?
+                .map_err(convert::current::reported_from_wit),
+            Bound::V0_2(p) => p
+                .call_validate_config(store, config)?
+                .map_err(convert::v0_2::reported_from_wit),
+            Bound::V0_1(_) => Ok(()),
+        })
     }
 }
 
-/// A container view converted to the guest's types once, for any number of plugin calls (every
-/// supported ABI version takes the same `container` record).
-pub struct PreparedView(wit::Container);
+/// A container view converted to the guest's types once, for any number of plugin calls: once
+/// per ABI version's types, on first use (0.2.0 and 0.1.0 share theirs).
+pub struct PreparedView<'a> {
+    view: &'a ContainerView,
+    current: OnceCell<current::bulkhead::plugin::types::Container>,
+    v0_2: OnceCell<v0_2::bulkhead::plugin::types::Container>,
+}
 
-impl PreparedView {
-    /// Converts `view`.
-    pub fn new(view: &ContainerView) -> PreparedView {
-        PreparedView(convert::container_to_wit(view))
+impl<'a> PreparedView<'a> {
+    /// Prepares `view`; nothing is converted until a plugin needs it.
+    pub fn new(view: &'a ContainerView) -> PreparedView<'a> {
+        PreparedView {
+            view,
+            current: OnceCell::new(),
+            v0_2: OnceCell::new(),
+        }
+    }
+
+    fn current(&self) -> &current::bulkhead::plugin::types::Container {
+        self.current
+            .get_or_init(|| convert::current::container_to_wit(self.view))
+    }
+
+    fn v0_2(&self) -> &v0_2::bulkhead::plugin::types::Container {
+        self.v0_2
+            .get_or_init(|| convert::v0_2::container_to_wit(self.view))
     }
 }
 
@@ -124,6 +171,8 @@ struct Inner {
     fuel_enabled: bool,
     epoch_tick: Duration,
     _ticker: Arc<EpochTicker>,
+    /// The seccomp profiles the host holds: `use-seccomp-profile` names resolve here.
+    profiles: Arc<HeldProfiles>,
     /// The largest linear memory any call of this plugin has reached, in bytes.
     peak_memory: AtomicUsize,
 }
@@ -183,14 +232,20 @@ impl Runtime {
         let pre = linker
             .instantiate_pre(&component)
             .map_err(|e| incompatible(format!("{e:#}")))?;
+        let bind = |e: wasmtime::Error| incompatible(format!("{e:#}"));
         let (pre, abi_version) = if imports_version(&self.engine, &component, "0.1.0") {
-            let pre =
-                v0_1::SecurityPluginPre::new(pre).map_err(|e| incompatible(format!("{e:#}")))?;
-            (Pre::V0_1(pre), "0.1.0")
+            (
+                Pre::V0_1(v0_1::SecurityPluginPre::new(pre).map_err(bind)?),
+                "0.1.0",
+            )
+        } else if imports_version(&self.engine, &component, "0.2.0") {
+            (
+                Pre::V0_2(v0_2::SecurityPluginPre::new(pre).map_err(bind)?),
+                "0.2.0",
+            )
         } else {
-            let pre =
-                current::SecurityPluginPre::new(pre).map_err(|e| incompatible(format!("{e:#}")))?;
-            (Pre::Current(pre), "0.2.0")
+            let pre = current::SecurityPluginPre::new(pre).map_err(bind)?;
+            (Pre::Current(pre), "0.3.0")
         };
 
         let file_name = path
@@ -214,6 +269,7 @@ impl Runtime {
             fuel_enabled: self.options.fuel,
             epoch_tick: self.options.epoch_tick,
             _ticker: self.ticker.clone(),
+            profiles: self.options.seccomp_profiles.clone(),
             peak_memory: AtomicUsize::new(0),
         };
         let info = inner
@@ -229,15 +285,7 @@ impl Runtime {
             });
         }
         inner.name = info.name.as_str().into();
-        inner.info = PluginInfo {
-            name: info.name,
-            version: info.version,
-            decision_points: info
-                .decision_points
-                .into_iter()
-                .map(convert::decision_point_from_wit)
-                .collect(),
-        };
+        inner.info = info;
         let config = inner.config.clone();
         match inner.call(|store, plugin| plugin.validate_config(store, &config))? {
             Ok(()) => {}
@@ -303,18 +351,16 @@ impl Plugin {
     /// [`Plugin::check_container`] on a view already converted for the guest: a chain converts
     /// the view once and hands the same [`PreparedView`] to each plugin.
     pub fn check_prepared(&self, view: &PreparedView) -> Result<Decision, Error> {
-        let input = &view.0;
+        let profiles = &self.inner.profiles;
         let answer = self
             .inner
-            .call(|store, plugin| plugin.check_container(store, input))?;
+            .call(|store, plugin| plugin.check_container(store, view, profiles))?;
         let name = || self.inner.name.to_string();
         match answer {
-            Ok(decision) => {
-                convert::decision_from_wit(decision).map_err(|source| Error::InvalidOutput {
-                    plugin: name(),
-                    source,
-                })
-            }
+            Ok(decision) => decision.map_err(|source| Error::InvalidOutput {
+                plugin: name(),
+                source,
+            }),
             Err(reported) => Err(reported_error(name(), reported)),
         }
     }
@@ -332,12 +378,7 @@ impl Plugin {
 }
 
 /// A plugin's own error answer, as the host reports it.
-fn reported_error(plugin: String, reported: wit::PluginError) -> Error {
-    let (kind, message) = match reported {
-        wit::PluginError::InvalidConfig(m) => ("invalid-config", m),
-        wit::PluginError::Unsupported(m) => ("unsupported", m),
-        wit::PluginError::Internal(m) => ("internal", m),
-    };
+fn reported_error(plugin: String, (kind, message): (&'static str, String)) -> Error {
     Error::Reported {
         plugin,
         kind,
@@ -370,6 +411,7 @@ impl Inner {
                 self.config.clone(),
                 self.limits.log_lines_per_call,
                 self.limits.memory_limit,
+                self.profiles.clone(),
             ),
         );
         store.limiter(|state| state);
@@ -386,6 +428,7 @@ impl Inner {
 
         let instance = match &self.pre {
             Pre::Current(pre) => pre.instantiate(&mut store).map(Bound::Current),
+            Pre::V0_2(pre) => pre.instantiate(&mut store).map(Bound::V0_2),
             Pre::V0_1(pre) => pre.instantiate(&mut store).map(Bound::V0_1),
         };
         let result = match instance {

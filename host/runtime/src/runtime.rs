@@ -6,6 +6,7 @@ use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use bulkhead_core::seccomp_profiles::HeldProfiles;
 use wasmtime::component::Linker;
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
@@ -31,6 +32,9 @@ pub struct RuntimeOptions {
     /// Compile plugins with fuel metering so [`crate::PluginLimits::fuel`] applies. Costs some
     /// speed; epoch deadlines already bound time, so it is off by default.
     pub fuel: bool,
+    /// The seccomp profiles plugins may name (`use-seccomp-profile`), parsed and validated once
+    /// and shared by every call. Default: bulkhead's built-ins for the default architectures.
+    pub seccomp_profiles: Arc<HeldProfiles>,
 }
 
 impl Default for RuntimeOptions {
@@ -41,6 +45,7 @@ impl Default for RuntimeOptions {
             max_memory: 64 << 20,
             epoch_tick: Duration::from_millis(1),
             fuel: false,
+            seccomp_profiles: Arc::new(HeldProfiles::default()),
         }
     }
 }
@@ -101,6 +106,11 @@ impl Runtime {
             |state: &mut CallState| state,
         )
         .map_err(|e| setup(format!("linking host imports: {e:#}")))?;
+        crate::bindings::v0_2::SecurityPlugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
+            &mut linker,
+            |state: &mut CallState| state,
+        )
+        .map_err(|e| setup(format!("linking host imports of 0.2.0: {e:#}")))?;
         crate::bindings::v0_1::SecurityPlugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
             &mut linker,
             |state: &mut CallState| state,

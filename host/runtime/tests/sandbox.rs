@@ -3,9 +3,11 @@
 //! deadline, and the runtime must keep serving the next call.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bulkhead_core::decision::{Capability, Mutation, Verdict};
+use bulkhead_core::seccomp_profiles::HeldProfiles;
 use bulkhead_core::view::{ContainerView, DecisionPoint};
 use bulkhead_runtime::{Error, Plugin, PluginLimits, Runtime, RuntimeOptions};
 use bulkhead_test_plugins::{HOSTILE, NOOP, REALISTIC};
@@ -368,6 +370,93 @@ fn a_component_built_against_abi_0_1_0_keeps_loading_and_deciding() {
 }
 
 #[test]
+fn a_component_built_against_abi_0_2_0_keeps_loading_and_deciding() {
+    let plugin = runtime()
+        .load(
+            Path::new(bulkhead_test_plugins::SCRIPTED_V0_2),
+            PluginLimits {
+                config:
+                    r#"{"name": "last-year", "drop": ["CAP_NET_RAW"], "no-new-privileges": true}"#
+                        .into(),
+                ..PluginLimits::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(plugin.abi_version(), "0.2.0");
+    assert_eq!(plugin.name(), "last-year");
+    let decision = plugin.check_container(&ContainerView::default()).unwrap();
+    assert_eq!(decision.verdict, Verdict::Allow);
+    assert_eq!(
+        decision.mutations,
+        [
+            Mutation::DropCapabilities(vec![Capability::NetRaw]),
+            Mutation::SetNoNewPrivileges
+        ]
+    );
+}
+
+fn scripted(config: &str, options: RuntimeOptions) -> (Runtime, Plugin) {
+    let rt = Runtime::new(options).expect("runtime");
+    let plugin = rt
+        .load(
+            Path::new(bulkhead_test_plugins::SCRIPTED),
+            PluginLimits {
+                config: config.into(),
+                ..PluginLimits::default()
+            },
+        )
+        .unwrap();
+    (rt, plugin)
+}
+
+#[test]
+fn a_named_profile_resolves_to_the_one_the_host_holds() {
+    let seccomp: bulkhead_core::config::SeccompConfig = toml::from_str(
+        r#"[profiles.no-ptrace]
+        default-action = "SCMP_ACT_ALLOW"
+        syscalls = [{ names = ["ptrace"], action = "SCMP_ACT_ERRNO" }]"#,
+    )
+    .unwrap();
+    let held = Arc::new(HeldProfiles::from_config(&seccomp).unwrap());
+    let options = RuntimeOptions {
+        seccomp_profiles: held.clone(),
+        ..RuntimeOptions::default()
+    };
+    let (_rt, plugin) = scripted(r#"{"seccomp-profile": "no-ptrace"}"#, options);
+    let view = ContainerView {
+        event: DecisionPoint::PostCreateContainer,
+        ..ContainerView::default()
+    };
+    for _ in 0..2 {
+        let d = plugin.check_container(&view).unwrap();
+        let [Mutation::SetSeccomp(profile)] = d.mutations.as_slice() else {
+            panic!("expected one seccomp mutation: {d:?}");
+        };
+        assert!(Arc::ptr_eq(
+            profile,
+            &held.get("no-ptrace").unwrap().profile
+        ));
+    }
+}
+
+#[test]
+fn a_profile_name_the_host_does_not_hold_is_invalid_output() {
+    let (_rt, plugin) = scripted(
+        r#"{"seccomp-profile": "unconfined"}"#,
+        RuntimeOptions::default(),
+    );
+    let view = ContainerView {
+        event: DecisionPoint::PostCreateContainer,
+        ..ContainerView::default()
+    };
+    let err = plugin.check_container(&view).unwrap_err();
+    assert!(matches!(err, Error::InvalidOutput { .. }), "{err}");
+    let message = err.to_string();
+    assert!(message.contains("\"unconfined\""), "{message}");
+    assert!(message.contains("default, strict"), "{message}");
+}
+
+#[test]
 fn a_current_component_reports_its_abi_version() {
     let plugin = runtime()
         .load(
@@ -375,5 +464,5 @@ fn a_current_component_reports_its_abi_version() {
             PluginLimits::default(),
         )
         .unwrap();
-    assert_eq!(plugin.abi_version(), "0.2.0");
+    assert_eq!(plugin.abi_version(), "0.3.0");
 }

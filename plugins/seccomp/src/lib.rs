@@ -1,15 +1,13 @@
 //! seccomp: a first-party bulkhead plugin that gives every container running unconfined a seccomp
 //! profile.
 //!
-//! Containers without a profile get bulkhead's built-in `default` allow-list (see [`builtin`]),
-//! or the profile the operator picks per namespace or lets a pod pick by annotation. This file is
-//! only the export glue; the choice lives in [`policy`], where it unit-tests natively. Operator
-//! docs: `docs/plugins/seccomp.md`.
+//! Containers without a profile get bulkhead's built-in `default` allow-list, or the profile the
+//! operator picks per namespace or lets a pod pick by annotation. The host holds the profiles
+//! (its built-ins and the operator's `[seccomp.profiles]`); the plugin only names one, so no
+//! profile crosses the sandbox boundary. This file is only the export glue; the choice lives in
+//! [`policy`], where it unit-tests natively. Operator docs: `docs/plugins/seccomp.md`.
 
-pub mod builtin;
 pub mod policy;
-pub mod profile;
-pub mod syscalls;
 
 use bulkhead_sdk::{Container, Decision, DecisionPoint, Plugin, PluginError, PluginInfo};
 
@@ -28,13 +26,15 @@ impl Plugin for Seccomp {
     }
 
     fn validate_config(config: &str) -> Result<(), PluginError> {
-        // The same parse as every call: a mistake is caught at load, naming the key.
-        policy::Config::from_json(config).map(drop)
+        // Every reference is checked against what the host holds once, here, at load.
+        policy::Config::from_json(config)?.validate(&bulkhead_sdk::seccomp_profiles())
     }
 
     fn check_container(container: Container) -> Result<Decision, PluginError> {
+        // The host loaded the plugin only after `validate_config` accepted this same text, and
+        // resolves the name itself: parsing is all a call needs.
         let config = policy::Config::from_json(&bulkhead_sdk::config())?;
-        policy::judge(&container, &config)
+        Ok(policy::judge(&container, &config))
     }
 }
 

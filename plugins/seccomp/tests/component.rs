@@ -1,13 +1,15 @@
 //! Tests the built component in the real bulkhead runtime, the way the node runs it: the crate
 //! is compiled for wasm32-wasip2 from inside `cargo test`, and its config arrives as the JSON
-//! document the daemon makes of the operator's `[plugins.config]` table. The host validates
-//! every profile the plugin returns, so these tests also prove the built-ins are well-formed.
+//! document the daemon makes of the operator's `[plugins.config]` table. The plugin names
+//! profiles the host holds, and the host resolves the names.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use bulkhead_core::decision::{SeccompAction, SeccompProfile};
-use bulkhead_sdk_testing::{Decision, Mutation, PluginLimits, TestPlugin};
+use bulkhead_sdk_testing::{
+    Decision, HeldProfiles, Mutation, PluginLimits, RuntimeOptions, SeccompConfig, TestPlugin,
+};
 
 fn component() -> &'static Path {
     static WASM: OnceLock<PathBuf> = OnceLock::new();
@@ -26,7 +28,7 @@ fn plugin(config: &str) -> TestPlugin {
 
 fn seccomp(decision: &Decision) -> Option<&SeccompProfile> {
     decision.mutations.iter().find_map(|m| match m {
-        Mutation::SetSeccomp(p) => Some(p),
+        Mutation::SetSeccomp(p) => Some(&**p),
         _ => None,
     })
 }
@@ -66,12 +68,22 @@ fn existing_profile_is_kept_and_namespaces_pick_profiles() {
 }
 
 #[test]
-fn operator_profile_and_annotation() {
-    let p = plugin(
-        r#"{"annotation": "seccomp.bulkhead.dev/profile", "allowed-annotation-profiles": ["web"],
-            "profiles": {"web": {"default-action": "SCMP_ACT_ALLOW",
-                "syscalls": [{"names": ["ptrace", "bpf"], "action": "SCMP_ACT_ERRNO", "errno": 1}]}}}"#,
-    );
+fn operator_profile_held_by_the_host_and_annotation() {
+    let seccomp_config: SeccompConfig = toml::from_str(
+        r#"[profiles.web]
+        default-action = "SCMP_ACT_ALLOW"
+        syscalls = [{ names = ["ptrace", "bpf"], action = "SCMP_ACT_ERRNO", errno = 1 }]"#,
+    )
+    .unwrap();
+    let options = RuntimeOptions {
+        seccomp_profiles: Arc::new(HeldProfiles::from_config(&seccomp_config).unwrap()),
+        ..RuntimeOptions::default()
+    };
+    let limits = PluginLimits {
+        config: r#"{"annotation": "seccomp.bulkhead.dev/profile", "allowed-annotation-profiles": ["web"]}"#.into(),
+        ..PluginLimits::default()
+    };
+    let p = TestPlugin::load_in(component(), options, limits).unwrap();
     let d = p.assert_allows(
         r#"{"event": "post-create-container",
             "pod": {"annotations": {"seccomp.bulkhead.dev/profile": "web"}}}"#,
@@ -88,14 +100,30 @@ fn operator_profile_and_annotation() {
 }
 
 #[test]
-fn unknown_syscall_is_a_config_error_naming_profile_and_syscall() {
-    let err = TestPlugin::assert_refuses_config(
-        component(),
-        r#"{"profiles": {"web": {"default-action": "SCMP_ACT_ERRNO",
-            "syscalls": [{"names": ["opena"], "action": "SCMP_ACT_ALLOW"}]}}}"#,
-    );
+fn a_profile_the_host_does_not_hold_stops_the_plugin_from_loading() {
+    // Only the built-ins are held here: `web` is a typo or a profile missing from this node.
+    let err = TestPlugin::assert_refuses_config(component(), r#"{"default-profile": "web"}"#);
     assert!(
-        err.contains("profiles.web") && err.contains("\"opena\""),
+        err.contains("`default-profile`") && err.contains("it holds: default, strict"),
         "{err}"
     );
+}
+
+#[test]
+fn the_default_profile_is_the_one_the_host_holds_shared_not_copied() {
+    let held = HeldProfiles::default();
+    let options = RuntimeOptions {
+        seccomp_profiles: Arc::new(held.clone()),
+        ..RuntimeOptions::default()
+    };
+    let p = TestPlugin::load_in(component(), options.clone(), PluginLimits::default()).unwrap();
+    let d = p.assert_allows(r#"{"event": "post-create-container"}"#);
+    let Some(Mutation::SetSeccomp(profile)) = d.mutations.first() else {
+        panic!("expected a seccomp mutation: {d:?}");
+    };
+    assert!(Arc::ptr_eq(
+        profile,
+        &options.seccomp_profiles.get("default").unwrap().profile
+    ));
+    assert_eq!(profile.digest(), held.get("default").unwrap().digest);
 }

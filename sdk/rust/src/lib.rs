@@ -2,7 +2,7 @@
 //!
 //! A plugin is a type implementing [`Plugin`], exported with [`export_plugin!`] and built for
 //! `wasm32-wasip2`. The types ([`Container`], [`Decision`], [`Mutation`], ...) are generated from
-//! the same WIT (`proto/wit`, `bulkhead:plugin@0.2.0`) the host uses, so they cannot drift from what bulkhead sends and
+//! the same WIT (`proto/wit`, `bulkhead:plugin@0.3.0`) the host uses, so they cannot drift from what bulkhead sends and
 //! expects. On top of them this crate adds builders ([`Decision::deny`],
 //! [`Decision::drop_capabilities`], [`SeccompBuilder`]), a [`Capability`] enum and lookup helpers
 //! on [`Container`].
@@ -67,7 +67,7 @@ pub use bindings::bulkhead::plugin::types::{
 pub use capability::{Capability, UnknownCapability};
 #[cfg(feature = "config-json")]
 pub use config_json::parse_config;
-pub use host::{config, log, with_config};
+pub use host::{config, log, seccomp_profiles, with_config, with_seccomp_profiles};
 pub use seccomp::SeccompBuilder;
 
 /// A security plugin. Every function is called in a fresh instance each time: keep no state

@@ -21,7 +21,9 @@ mod error;
 use std::path::Path;
 
 pub use build::{TARGET, build_component};
+pub use bulkhead_core::config::SeccompConfig;
 pub use bulkhead_core::decision::{Capability, Decision, Mutation, Verdict};
+pub use bulkhead_core::seccomp_profiles::HeldProfiles;
 pub use bulkhead_core::view::ContainerView;
 pub use bulkhead_runtime::{Plugin, PluginLimits, Runtime, RuntimeOptions};
 pub use error::Error;
@@ -42,10 +44,25 @@ impl TestPlugin {
 
     /// Loads the component at `path` with `limits` (for example a config string).
     pub fn load_with(path: impl AsRef<Path>, limits: PluginLimits) -> Result<TestPlugin, Error> {
-        let runtime = Runtime::new(RuntimeOptions {
-            max_instances: 8,
-            ..RuntimeOptions::default()
-        })?;
+        TestPlugin::load_in(
+            path,
+            RuntimeOptions {
+                max_instances: 8,
+                ..RuntimeOptions::default()
+            },
+            limits,
+        )
+    }
+
+    /// Loads the component at `path` with `limits` into a runtime built with `options`: for
+    /// example the seccomp profiles a node's host holds (`seccomp_profiles`, from
+    /// [`HeldProfiles::from_config`]), for plugins that name them.
+    pub fn load_in(
+        path: impl AsRef<Path>,
+        options: RuntimeOptions,
+        limits: PluginLimits,
+    ) -> Result<TestPlugin, Error> {
+        let runtime = Runtime::new(options)?;
         let plugin = runtime.load(path.as_ref(), limits)?;
         Ok(TestPlugin {
             plugin,

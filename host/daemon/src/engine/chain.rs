@@ -268,11 +268,11 @@ impl Chain {
         if wanting.is_empty() {
             return Vec::new();
         }
-        let prepared = PreparedView::new(view);
-        let run_all = move |plugins: &[ChainPlugin], indices: &[usize], view: &PreparedView| {
+        let run_all = move |plugins: &[ChainPlugin], indices: &[usize], view: &ContainerView| {
+            let prepared = PreparedView::new(view);
             indices
                 .iter()
-                .map(|&i| run_one(&plugins[i], view, deadline))
+                .map(|&i| run_one(&plugins[i], &prepared, deadline))
                 .collect::<Vec<_>>()
         };
         let runs = if Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
@@ -280,11 +280,12 @@ impl Chain {
             // first. Tokio moves this worker's other tasks elsewhere meanwhile. Each plugin is
             // stopped at its own budget and none starts without its full budget, so the section
             // ends by the deadline.
-            tokio::task::block_in_place(|| run_all(&self.plugins, &wanting, &prepared))
+            tokio::task::block_in_place(|| run_all(&self.plugins, &wanting, view))
         } else {
             let plugins = self.plugins.clone();
             let indices = wanting.clone();
-            let call = tokio::task::spawn_blocking(move || run_all(&plugins, &indices, &prepared));
+            let view = view.clone();
+            let call = tokio::task::spawn_blocking(move || run_all(&plugins, &indices, &view));
             // This outer limit only guards against a blocking pool that is itself starved.
             let started = Instant::now();
             match tokio::time::timeout(deadline.remaining(), call).await {

@@ -7,7 +7,8 @@
 //! `seccomp-errno` (syscalls denied with EPERM from an allow-by-default profile),
 //! `seccomp-allow-only` (syscalls allowed from an EPERM-by-default profile), `no-new-privileges`,
 //! `readonly-rootfs`, `env` and `annotations` (objects of strings), `seccomp-allow-all` (an
-//! allow-everything profile), `mounts` (objects with `source`, `destination`, `type`,
+//! allow-everything profile), `seccomp-profile` (the name of a profile the host holds),
+//! `mounts` (objects with `source`, `destination`, `type`,
 //! `options`), `rlimits` (objects with `kind`, `soft`, `hard`), `secrets` (objects with
 //! `secret`, `target`, `mode`), and `deny-bytes` (deny with a reason of that many bytes).
 //!
@@ -95,6 +96,9 @@ pub fn decide(config: &Value) -> Result<Decision, PluginError> {
     }
     if config["seccomp-allow-all"].as_bool() == Some(true) {
         decision = decision.seccomp(SeccompBuilder::new(SeccompAction::Allow).build());
+    }
+    if let Some(name) = config["seccomp-profile"].as_str() {
+        decision = decision.use_seccomp_profile(name);
     }
     for mount in config["mounts"].as_array().into_iter().flatten() {
         decision = decision.mount(Mount {
