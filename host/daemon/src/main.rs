@@ -110,7 +110,7 @@ fn check_config(path: Option<&std::path::Path>) -> anyhow::Result<()> {
             "[seccomp.profiles]"
         };
         println!(
-            "#   {} ({origin}, {} rules) {}",
+            "#   {} ({origin}, rules: {}) {}",
             profile.name,
             profile.profile.syscalls.len(),
             profile.digest
