@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use bulkhead_e2e::{ContainerSpec, Testbed, images};
+use bulkhead_e2e::{ContainerSpec, Containerd, Testbed, images};
 use tonic::Code;
 
 fn sleeper(name: &str, image: &str) -> ContainerSpec {
@@ -218,10 +218,32 @@ async fn image_policy_refuses_denied_registries_and_revoked_digests() -> anyhow:
         .await?;
     let pod = testbed.run_pod("images", "default").await?;
 
-    let refused = testbed
+    // The same image as busybox, stored under a second name. containerd 1.7 annotates it with
+    // its first stored name, so there the refusal comes at start, once bulkhead has read the
+    // requested name from the container's record; no process runs either way.
+    let refused = match testbed
         .create_container(&pod, sleeper("quay", images::QUAY_BUSYBOX))
         .await
-        .unwrap_err();
+    {
+        Err(refused) => refused,
+        Ok(id) if testbed.containerd() == Containerd::V1_7 => {
+            let refused = testbed.start_container(&id).await.unwrap_err();
+            let record = &testbed.audit_records_for("quay", "PostCreateContainer")[0];
+            assert_eq!(record["applied"]["action"], "refused-at-start", "{record}");
+            assert!(
+                record["applied"]["image-annotated-as"].is_string(),
+                "{record}"
+            );
+            assert!(
+                record["image"]["normalized"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("quay.io/")),
+                "{record}"
+            );
+            refused
+        }
+        Ok(id) => panic!("quay.io container {id} was created"),
+    };
     assert_eq!(refused.code(), Code::PermissionDenied);
     assert!(
         refused.message().contains("image-policy") && refused.message().contains("quay.io"),

@@ -6,7 +6,7 @@
 //! The hostile plugin is the scripted test plugin loaded by path, which asks for whatever its
 //! config says: the rows of the grants issue, one plugin instance per row.
 
-use bulkhead_e2e::{ContainerSpec, Testbed, images};
+use bulkhead_e2e::{ContainerSpec, Containerd, Testbed, images};
 
 /// A `[[plugins]]` entry for the scripted plugin: `settings` are bulkhead's, `config` the plugin's.
 fn scripted_plugin(settings: &str, config: &str) -> String {
@@ -377,14 +377,18 @@ mounts = [{{ source = "{source}", destination = "/data", options = ["rbind", "ro
     let record = audited(&testbed, "native", "CreateContainer");
     assert_eq!(record["applied"]["action"], "allowed", "{record}");
     assert_eq!(record["applied"]["adjusted-at-create"], true, "{record}");
-    // Nothing was left for PostCreate: no spec read, no patch, no record.
-    assert!(
-        testbed
-            .audit_records()
-            .iter()
-            .all(|r| !(r["container"]["name"] == "native" && r["event"] == "PostCreateContainer")),
-        "a PostCreate record was written"
-    );
+    let post_create = testbed.audit_records_for("native", "PostCreateContainer");
+    if testbed.containerd() == Containerd::V1_7 {
+        // containerd 1.7 may annotate another name of the image: the decision is then judged
+        // again at PostCreate under the requested name (and recorded), but nothing is patched.
+        for record in &post_create {
+            assert_eq!(record["applied"]["action"], "allowed", "{record}");
+            assert_eq!(record["applied"]["spec-patched"], false, "{record}");
+        }
+    } else {
+        // Nothing was left for PostCreate: no spec read, no patch, no record.
+        assert!(post_create.is_empty(), "a PostCreate record was written");
+    }
     still_connected(&testbed, &bulkhead);
     Ok(())
 }

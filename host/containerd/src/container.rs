@@ -56,6 +56,47 @@ pub struct CriConfig {
     pub labels: BTreeMap<String, String>,
     /// Annotations the kubelet passed.
     pub annotations: BTreeMap<String, String>,
+    /// The image the caller asked for (containers only).
+    pub image: CriImageSpec,
+}
+
+/// CRI's `ImageSpec` as the caller sent it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct CriImageSpec {
+    /// What the caller passed: a reference, or (the kubelet) the image id it pulled.
+    pub image: String,
+    /// The reference as the pod spec wrote it (newer kubelets; not every containerd keeps it).
+    pub user_specified_image: String,
+}
+
+impl CriConfig {
+    /// The image reference the caller asked for, when the record kept one: the user-specified
+    /// image, else the image field unless it is only an id.
+    pub fn requested_image(&self) -> Option<&str> {
+        let spec = &self.image;
+        if !spec.user_specified_image.is_empty() {
+            return Some(&spec.user_specified_image);
+        }
+        (!spec.image.is_empty() && image_id(&spec.image).is_none()).then_some(&spec.image)
+    }
+}
+
+/// A container's record read at PostCreateContainer: its stored spec and, when CRI's
+/// `io.kubernetes.cri.image-name` annotation names the image differently from what the caller
+/// asked for, the image under the caller's name.
+///
+/// containerd 1.7 writes the image's *first stored name* into that annotation, not the name
+/// the caller used: with one image stored under several names (`docker.io/library/busybox` and
+/// `quay.io/library/busybox`), a policy reading the annotation judges the wrong registry. The
+/// CRI metadata kept on the record still has the caller's reference.
+#[derive(Debug)]
+pub struct StoredContainer {
+    /// The stored spec (patch it and write it back with [`Containerd::update_stored_spec`]).
+    pub spec: StoredSpec,
+    /// The image under the requested name, when the annotation disagrees with it; `None` when
+    /// they agree or the record kept no usable request.
+    pub renamed_image: Option<Result<ImageInfo>>,
 }
 
 /// CRI's `ContainerMetadata` / `PodSandboxMetadata`.
@@ -98,6 +139,35 @@ impl Containerd {
             .image_of(written.as_deref(), image_ref.as_deref(), &record_image)
             .await;
         Ok(Inspection { spec, facts, image })
+    }
+
+    /// Reads a container record once: its stored spec and, if the image annotation disagrees
+    /// with the caller's request, the image under the requested name ([`StoredContainer`]).
+    ///
+    /// # Errors
+    /// As [`Containerd::get_stored_spec`]; image errors are in
+    /// [`StoredContainer::renamed_image`].
+    pub async fn stored_container(&self, container_id: &str) -> Result<StoredContainer> {
+        let record = self.get_record(container_id).await?;
+        let image_ref = cri_image_ref(&record);
+        let requested = cri_config(&record)
+            .as_ref()
+            .and_then(CriConfig::requested_image)
+            .map(str::to_owned);
+        let record_image = record.image.clone();
+        let spec = StoredSpec::from_record(container_id, record)?;
+        let written = annotation(&spec.spec, IMAGE_NAME_ANNOTATION);
+        let renamed_image = match requested {
+            Some(requested) if written.as_deref() != Some(requested.as_str()) => Some(
+                self.image_of(Some(&requested), image_ref.as_deref(), &record_image)
+                    .await,
+            ),
+            _ => None,
+        };
+        Ok(StoredContainer {
+            spec,
+            renamed_image,
+        })
     }
 
     /// A container's spec and its security facts, including pod-level host namespaces
@@ -294,6 +364,40 @@ mod tests {
         assert_eq!(config.labels["tier"], "front");
         assert!(config.annotations.is_empty());
         assert_eq!(cri_config(&Container::default()), None);
+    }
+
+    #[test]
+    fn the_requested_image_is_the_callers_name_never_a_bare_id() {
+        let config = |image: &str, user: &str| CriConfig {
+            image: CriImageSpec {
+                image: image.into(),
+                user_specified_image: user.into(),
+            },
+            ..CriConfig::default()
+        };
+        let id = format!("sha256:{}", "c".repeat(64));
+        // A newer kubelet: the id it pulled, and the pod spec's reference beside it.
+        assert_eq!(
+            config(&id, "nginx:1.27").requested_image(),
+            Some("nginx:1.27")
+        );
+        // crictl, or a client that sends a name: that name.
+        assert_eq!(
+            config("quay.io/library/busybox", "").requested_image(),
+            Some("quay.io/library/busybox")
+        );
+        // An older kubelet on a containerd that drops user_specified_image: nothing to go by.
+        assert_eq!(config(&id, "").requested_image(), None);
+        assert_eq!(config("", "").requested_image(), None);
+        // As containerd 1.7.24 stores a container's config (Go's JSON of its CRI types, trimmed).
+        let stored: CriConfig = serde_json::from_str(
+            r#"{"metadata":{"name":"quay"},"image":{"image":"quay.io/library/busybox:latest"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            stored.requested_image(),
+            Some("quay.io/library/busybox:latest")
+        );
     }
 
     #[test]

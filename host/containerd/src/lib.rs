@@ -50,7 +50,7 @@ pub mod reference;
 pub mod spec;
 
 pub use client::{Containerd, DEFAULT_NAMESPACE};
-pub use container::{CriConfig, CriMetadata, CriRecord, Inspection};
+pub use container::{CriConfig, CriImageSpec, CriMetadata, CriRecord, Inspection, StoredContainer};
 pub use error::{Error, Result};
 pub use image::{ImageConfig, ImageInfo};
 pub use reference::Reference;

@@ -135,6 +135,11 @@ pub struct Applied {
     /// it was not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub would_refuse: Option<String>,
+    /// The image name the runtime's `io.kubernetes.cri.image-name` annotation gave, when it was
+    /// not the requested one (containerd 1.7) and the create-time plugins judged again under
+    /// the requested name (the record's `image`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_annotated_as: Option<String>,
 }
 
 /// Where records go. Cheap to clone.

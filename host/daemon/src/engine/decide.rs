@@ -10,7 +10,7 @@ use bulkhead_core::grants::{CurrentSpec, Subject as GrantSubject};
 use bulkhead_core::view::DecisionPoint;
 use oci_spec::runtime::Spec;
 
-use super::chain::PluginRun;
+use super::chain::{CallOutcome, PluginRun};
 use super::view::{self, Context};
 use super::{Engine, MAX_CACHED_SANDBOXES};
 use crate::nri::Deadline;
@@ -22,6 +22,9 @@ pub(super) struct Carried {
     pub(super) runs: Vec<PluginRun>,
     /// The resolved image.
     pub(super) image: Option<ImageInfo>,
+    /// The runs' mutations were applied by the runtime at CreateContainer (an NRI adjustment):
+    /// at PostCreate only their verdicts still count.
+    pub(super) adjusted: bool,
 }
 
 /// The runs of one decision point: the chain's, and the carried CreateContainer runs judged
@@ -89,11 +92,18 @@ impl Engine {
                 );
             }
             if with_spec {
-                let stored = self
+                let read = self
                     .containerd
-                    .get_stored_spec(&container.id)
+                    .stored_container(&container.id)
                     .await
                     .map_err(|e| format!("reading the stored spec: {e}"))?;
+                let stored = read.spec;
+                if let Some(renamed) = read.renamed_image {
+                    let image =
+                        renamed.map_err(|e| format!("resolving the requested image: {e}"))?;
+                    context.renamed_from = container.image_as_written().map(str::to_owned);
+                    context.image = Some(image);
+                }
                 let sandbox = self.sandbox_spec(&container.pod_id).await;
                 let facts =
                     bulkhead_containerd::spec::facts_in_pod(&stored.spec, sandbox.as_deref());
@@ -122,6 +132,7 @@ impl Engine {
         let Carried {
             runs: carried,
             image,
+            adjusted,
         } = carried;
         let started = std::time::Instant::now();
         let gathered = self.context(&container, with_spec, image, deadline).await;
@@ -129,6 +140,30 @@ impl Engine {
         match gathered {
             Ok(context) => {
                 let view = view::container_view(event, point, &context);
+                let mut carried = carried;
+                if let Some(annotated) = &context.renamed_from
+                    && point == DecisionPoint::PostCreateContainer
+                    && !carried.is_empty()
+                {
+                    // CreateContainer was judged on the image under another name: judge it
+                    // again under the caller's, before any process runs.
+                    tracing::warn!(
+                        annotated = %annotated,
+                        requested = %view.image.reference,
+                        "the runtime's image-name annotation is not the requested image; create-time plugins judge again"
+                    );
+                    let at_create =
+                        view::container_view(event, DecisionPoint::CreateContainer, &context);
+                    let rerun = self.chain.run(&at_create, deadline).await;
+                    carried = if adjusted {
+                        self.same_adjustment(carried, rerun)
+                    } else {
+                        rerun
+                    };
+                }
+                if adjusted {
+                    strip_mutations(&mut carried);
+                }
                 let started = std::time::Instant::now();
                 let mut runs = if run_chain {
                     self.chain.run(&view, deadline).await
@@ -140,7 +175,6 @@ impl Engine {
                     chain_us = started.elapsed().as_micros() as u64,
                     "context gathered and chain run"
                 );
-                let mut carried = carried;
                 // At CreateContainer there is no stored spec yet, but NRI sent the container's
                 // mounts and rlimits: decisions the runtime applies natively are judged on them.
                 let rlimits = match &context.spec {
@@ -186,6 +220,57 @@ impl Engine {
                     runs,
                 }
             }
+        }
+    }
+}
+
+impl Engine {
+    /// The runs judged again under the requested image name, for a container whose create-time
+    /// decision the runtime already applied. Only verdicts can still take effect, so a run that
+    /// now asks for other kinds of change than were applied fails (its failure policy decides):
+    /// the runtime cannot apply them anymore, and dropping them could lose hardening. Kinds, not
+    /// values, are compared: the applied values went through the grant checker (a granted
+    /// mount's options are forced, say), the new ones not yet.
+    fn same_adjustment(&self, applied: Vec<PluginRun>, rerun: Vec<PluginRun>) -> Vec<PluginRun> {
+        let kinds = |run: &PluginRun| match &run.outcome {
+            CallOutcome::Decided(decision) => {
+                let mut kinds: Vec<_> = decision
+                    .mutations
+                    .iter()
+                    .map(|m| m.mutation_kind())
+                    .collect();
+                kinds.sort();
+                kinds
+            }
+            CallOutcome::Failed { .. } => Vec::new(),
+        };
+        rerun
+            .into_iter()
+            .map(|run| {
+                let before = applied
+                    .iter()
+                    .find(|a| a.name == run.name)
+                    .map(kinds)
+                    .unwrap_or_default();
+                if kinds(&run) != before {
+                    self.chain.fail_run(
+                        run,
+                        "image-renamed",
+                        "under the requested image name it asks for other changes than the runtime applied at create",
+                    )
+                } else {
+                    run
+                }
+            })
+            .collect()
+    }
+}
+
+/// Drops the mutations of runs the runtime already applied, keeping their verdicts.
+fn strip_mutations(runs: &mut [PluginRun]) {
+    for run in runs {
+        if let CallOutcome::Decided(decision) = &mut run.outcome {
+            decision.mutations.clear();
         }
     }
 }

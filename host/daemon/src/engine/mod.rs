@@ -33,6 +33,7 @@ pub mod view;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bulkhead_containerd::{Containerd, ImageInfo};
@@ -63,6 +64,9 @@ struct Tracked {
     /// The image as resolved at CreateContainer: the container's image cannot change after,
     /// so PostCreate uses it instead of asking containerd again.
     image: Option<ImageInfo>,
+    /// The create-time decision was applied by the runtime as an NRI adjustment; its runs are
+    /// carried only to be judged again if the image turns out to be misnamed.
+    adjusted_at_create: bool,
     /// Refuse StartContainer with this reason.
     start_refusal: Option<String>,
     /// PostCreateContainer was handled to the end.
@@ -88,6 +92,21 @@ pub struct Engine {
     rlimit_defaults: BTreeMap<String, Rlimit>,
     /// Record the plugins' view with each decision (`[audit] include-view`).
     record_views: bool,
+    /// The connected runtime may write another name of the image than the requested one into
+    /// `io.kubernetes.cri.image-name` ([`misnames_images`]): create-time decisions are then
+    /// always carried to PostCreate, where the stored request is read and, if it names the image
+    /// differently, they are judged again under the requested name.
+    misnamed_images: AtomicBool,
+}
+
+/// Whether the runtime `runtime` fills `io.kubernetes.cri.image-name` with the image's first
+/// stored name instead of the name the caller asked for: containerd 1.x does.
+pub fn misnames_images(runtime: &RuntimeInfo) -> bool {
+    let version = runtime
+        .version
+        .strip_prefix('v')
+        .unwrap_or(&runtime.version);
+    runtime.name == "containerd" && version.starts_with("1.")
 }
 
 /// Sandbox specs kept before the cache starts over (bounds memory on a busy node).
@@ -107,6 +126,7 @@ impl Engine {
             sandboxes: Mutex::default(),
             rlimit_defaults: view::runtime_rlimits(),
             record_views: false,
+            misnamed_images: AtomicBool::new(false),
         }
     }
 
@@ -189,24 +209,16 @@ impl Engine {
             }
             None => match self.native_adjustment(&merged) {
                 // Everything the decision asks for, the runtime applies itself: nothing is
-                // left for PostCreate, which then has no round trip to make.
-                Ok(Some(adjustment)) => Outcome::Adjust(adjustment),
+                // left for PostCreate, which then has no round trip to make — unless the
+                // runtime may have judged the image under another name.
+                Ok(Some(adjustment)) => {
+                    if self.misnamed_images.load(Ordering::Relaxed) {
+                        self.carry_to_post_create(&container.id, &decided, true);
+                    }
+                    Outcome::Adjust(adjustment)
+                }
                 Ok(None) => {
-                    let carried: Vec<PluginRun> = decided
-                        .runs
-                        .iter()
-                        .filter(|run| {
-                            run.mode == PluginMode::Enforce
-                                && matches!(run.outcome, CallOutcome::Decided(_))
-                        })
-                        .cloned()
-                        .collect();
-                    let image = decided.context.image.clone();
-                    self.tracked(|t| {
-                        let tracked = t.entry(container.id.clone()).or_default();
-                        tracked.create_runs = carried;
-                        tracked.image = image;
-                    });
+                    self.carry_to_post_create(&container.id, &decided, false);
                     Outcome::Allow
                 }
                 Err(error) => {
@@ -251,6 +263,7 @@ impl Engine {
             Carried {
                 runs: std::mem::take(&mut tracked.create_runs),
                 image: tracked.image.take(),
+                adjusted: tracked.adjusted_at_create,
             }
         });
         let wants = self.chain.wants(DecisionPoint::PostCreateContainer);
@@ -320,7 +333,13 @@ impl Engine {
                 .into_iter()
                 .filter(|run| matches!(run.outcome, CallOutcome::Failed { .. })),
         );
-        if wants || refused || !merged.mutations.is_empty() || applied.spec_patched {
+        applied.image_annotated_as = decided.context.renamed_from.clone();
+        if wants
+            || refused
+            || !merged.mutations.is_empty()
+            || applied.spec_patched
+            || applied.image_annotated_as.is_some()
+        {
             self.record(
                 event,
                 &decided.context,
@@ -341,6 +360,25 @@ impl Engine {
             return Ok(None);
         }
         apply::native_adjustment(&merged.mutations)
+    }
+
+    /// Keeps the enforcing plugins' create-time decisions and the image for PostCreate.
+    fn carry_to_post_create(&self, id: &str, decided: &Decided, adjusted: bool) {
+        let carried: Vec<PluginRun> = decided
+            .runs
+            .iter()
+            .filter(|run| {
+                run.mode == PluginMode::Enforce && matches!(run.outcome, CallOutcome::Decided(_))
+            })
+            .cloned()
+            .collect();
+        let image = decided.context.image.clone();
+        self.tracked(|t| {
+            let tracked = t.entry(id.to_string()).or_default();
+            tracked.create_runs = carried;
+            tracked.image = image;
+            tracked.adjusted_at_create = adjusted;
+        });
     }
 
     fn finish_post_create(&self, id: &str, refusal: Option<String>) {
@@ -472,6 +510,13 @@ impl EventHandler for Engine {
             plugins = self.chain.plugins().len(),
             "policy engine ready"
         );
+        let misnamed = misnames_images(runtime);
+        if misnamed {
+            tracing::info!(
+                "this runtime's image-name annotation may name another tag of the image: create-time decisions are judged again at PostCreate under the requested name"
+            );
+        }
+        self.misnamed_images.store(misnamed, Ordering::Relaxed);
         let live: std::collections::HashSet<&str> =
             containers.iter().map(|c| c.id.as_str()).collect();
         if let Some(store) = &self.secrets {

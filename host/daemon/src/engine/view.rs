@@ -30,6 +30,9 @@ pub struct Context {
     pub spec: Option<(Spec, SpecFacts)>,
     /// The stored spec as read, kept so a patch can start from it instead of reading it again.
     pub stored: Option<bulkhead_containerd::spec::StoredSpec>,
+    /// The image name CRI's annotation gave, when it was not the one the caller asked for and
+    /// [`Context::image`] was resolved again under the caller's name (containerd 1.7).
+    pub renamed_from: Option<String>,
 }
 
 /// The view of `event`'s container at `point`.

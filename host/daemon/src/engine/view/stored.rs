@@ -117,6 +117,7 @@ pub async fn stored_view(
         image,
         spec: (point != DecisionPoint::CreateContainer).then(|| (spec.clone(), inspection.facts)),
         stored: None,
+        renamed_from: None,
     };
     Ok(StoredView {
         view: container_view(&event, point, &context),
@@ -262,6 +263,7 @@ mod tests {
                 },
                 labels: labels(&[("shared", "config"), ("tier", "front")]),
                 annotations: labels(&[("shared", "config")]),
+                ..CriConfig::default()
             }),
         }
     }
@@ -280,6 +282,7 @@ mod tests {
                     },
                     labels: labels(&[("app", "config"), ("team", "a")]),
                     annotations: labels(&[("note", "config"), ("seen", "config")]),
+                    ..CriConfig::default()
                 }),
             }),
             spec: Some(
