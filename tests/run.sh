@@ -3,7 +3,7 @@
 # containerd included. Sets up what it needs first (idempotent, cached in .testbed/).
 #
 # The whole suite runs with containerd 2.1 (the test bed's default); then the baseline, decision
-# and grant e2e tests run once more with containerd 1.7, from the same build.
+# grant and guard e2e tests run once more with containerd 1.7, from the same build.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash tests/testbed/setup.sh
@@ -29,7 +29,7 @@ BULKHEAD="$target/release/bulkhead" bash examples/python-no-privileged/test.sh
 # judges the requested name again at PostCreate and refuses the start (image-policy's e2e test
 # runs on 1.7 and proves it), but the CreateContainer audit record that test checks still
 # carries the annotated name.
-printf '\n=== run.sh: the baseline, decision and grant e2e tests again, with containerd 1.7\n' >&2
+printf '\n=== run.sh: the baseline, decision, grant and guard e2e tests again, with containerd 1.7\n' >&2
 printf '=== skipped on 1.7 (image-name annotation in the create-time audit record): a_deny_reaches_the_cri_caller_and_no_process_runs\n' >&2
-BULKHEAD_CONTAINERD=1.7 cargo test --release --workspace --test baseline --test decisions --test grants "$@" -- \
+BULKHEAD_CONTAINERD=1.7 cargo test --release --workspace --test baseline --test decisions --test grants --test guard "$@" -- \
     --skip a_deny_reaches_the_cri_caller_and_no_process_runs

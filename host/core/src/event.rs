@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::nri_level::NriLevel;
+
 /// A point in a pod's or container's life at which the runtime consults plugins.
 ///
 /// The discriminants are NRI's event numbers, which also define the subscription bit
@@ -298,10 +300,20 @@ pub struct RuntimeInfo {
     pub name: String,
     /// Runtime version, e.g. `2.1.9+unknown`.
     pub version: String,
+    /// The NRI version the runtime reported (NRI v0.12 and later; empty before).
+    pub nri_version: String,
     /// How long the runtime waits for an answer before it disconnects the plugin.
     pub request_timeout: Duration,
     /// How long the runtime waits for registration to complete.
     pub registration_timeout: Duration,
+}
+
+impl RuntimeInfo {
+    /// The runtime's NRI contract level ([`NriLevel::of_runtime`]); a runtime the table does
+    /// not know is taken at v0.8, the contract bulkhead was built on.
+    pub fn nri_level(&self) -> NriLevel {
+        NriLevel::of_runtime(&self.name, &self.version, &self.nri_version).unwrap_or(NriLevel::V0_8)
+    }
 }
 
 #[cfg(test)]

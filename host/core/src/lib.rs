@@ -17,6 +17,7 @@ pub mod error;
 pub mod event;
 pub mod grants;
 pub mod merge;
+pub mod nri_level;
 pub mod seccomp_profiles;
 pub mod text;
 pub mod view;

@@ -200,15 +200,17 @@ impl Peer {
 struct Recorder {
     events: Mutex<Vec<LifecycleEvent>>,
     synchronized: Mutex<Vec<(usize, usize)>>,
+    runtimes: Mutex<Vec<bulkhead_core::event::RuntimeInfo>>,
 }
 
 impl EventHandler for Recorder {
     async fn synchronized(
         &self,
-        _runtime: &bulkhead_core::event::RuntimeInfo,
+        runtime: &bulkhead_core::event::RuntimeInfo,
         pods: &[bulkhead_core::event::Pod],
         containers: &[bulkhead_core::event::Container],
     ) {
+        self.runtimes.lock().unwrap().push(runtime.clone());
         self.synchronized
             .lock()
             .unwrap()
@@ -432,6 +434,93 @@ async fn events_reach_the_handler_and_refusals_reach_the_runtime() {
     let events = harness.recorder.events.lock().unwrap().clone();
     assert_eq!(events[0].pod.namespace, "default");
     assert_eq!(events[0].container.as_ref().unwrap().name, "web");
+    harness.stop().await.unwrap();
+}
+
+/// containerd 2.3 (NRI v0.12): versions are exchanged both ways, and each lifecycle event comes
+/// in an RPC of its own, not as a StateChange, which it would record as a deprecation.
+#[tokio::test]
+async fn a_v0_12_runtime_exchanges_versions_and_calls_one_rpc_per_event() {
+    let harness = Harness::start();
+    let mut peer = harness.accept().await;
+    let (register_id, register) = peer.expect_register().await;
+    assert_eq!(register.nri_version, "v0.12.0");
+    let configure = api::ConfigureRequest {
+        runtime_name: "containerd".into(),
+        runtime_version: "v2.3.4".into(),
+        registration_timeout: 5000,
+        request_timeout: 2000,
+        nri_version: "v0.12.2".into(),
+        ..Default::default()
+    };
+    let configured = peer
+        .call(
+            "Configure",
+            configure.encode_to_vec(),
+            Duration::from_secs(2),
+            4096,
+        )
+        .await;
+    assert_eq!(configured.status, None);
+    peer.answer_register(register_id, None).await;
+    peer.synchronize(vec![], vec![], false).await;
+    let runtime = harness.recorder.runtimes.lock().unwrap()[0].clone();
+    assert_eq!(runtime.nri_version, "v0.12.2");
+    assert_eq!(
+        runtime.nri_level(),
+        bulkhead_core::nri_level::NriLevel::V0_12
+    );
+
+    let event = |name: &str| api::LifecycleEventRequest {
+        pod: Some(pod("p")),
+        container: Some(container(name)),
+    };
+    let call = |method: &'static str, request: api::LifecycleEventRequest| (method, request);
+    let mut statuses = Vec::new();
+    for (method, request) in [
+        call("RunPodSandbox", event("ignored")),
+        call("PostCreateContainer", event("web")),
+        call("StartContainer", event("web")),
+        call("StartContainer", event("deny-me")),
+        call("RemoveContainer", event("web")),
+        call("RemovePodSandbox", event("ignored")),
+    ] {
+        let response = peer
+            .call(
+                method,
+                request.encode_to_vec(),
+                Duration::from_secs(2),
+                4096,
+            )
+            .await;
+        assert!(
+            response.payload.is_empty(),
+            "{method}: empty response message"
+        );
+        statuses.push(response.status.map(|s| (s.code, s.message)));
+    }
+    assert_eq!(statuses[..3], [None, None, None]);
+    let (code, message) = statuses[3].clone().expect("the start is refused");
+    assert_eq!(code, 7, "PermissionDenied");
+    assert!(message.contains("test-plugin"), "{message}");
+    assert_eq!(statuses[4..], [None, None]);
+
+    let events = harness.recorder.events.lock().unwrap().clone();
+    let kinds: Vec<_> = events.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            EventKind::RunPodSandbox,
+            EventKind::PostCreateContainer,
+            EventKind::StartContainer,
+            EventKind::StartContainer,
+            EventKind::RemoveContainer,
+            EventKind::RemovePodSandbox
+        ]
+    );
+    // Pod events carry no container, whatever the request held.
+    assert!(events[0].container.is_none() && events[5].container.is_none());
+    assert_eq!(events[1].container.as_ref().unwrap().name, "web");
     harness.stop().await.unwrap();
 }
 

@@ -93,20 +93,10 @@ pub struct Engine {
     /// Record the plugins' view with each decision (`[audit] include-view`).
     record_views: bool,
     /// The connected runtime may write another name of the image than the requested one into
-    /// `io.kubernetes.cri.image-name` ([`misnames_images`]): create-time decisions are then
+    /// `io.kubernetes.cri.image-name` (NRI levels before v0.8, containerd 1.7): create-time decisions are then
     /// always carried to PostCreate, where the stored request is read and, if it names the image
     /// differently, they are judged again under the requested name.
     misnamed_images: AtomicBool,
-}
-
-/// Whether the runtime `runtime` fills `io.kubernetes.cri.image-name` with the image's first
-/// stored name instead of the name the caller asked for: containerd 1.x does.
-pub fn misnames_images(runtime: &RuntimeInfo) -> bool {
-    let version = runtime
-        .version
-        .strip_prefix('v')
-        .unwrap_or(&runtime.version);
-    runtime.name == "containerd" && version.starts_with("1.")
 }
 
 /// Sandbox specs kept before the cache starts over (bounds memory on a busy node).
@@ -507,10 +497,11 @@ impl EventHandler for Engine {
         tracing::info!(
             runtime = %runtime.name,
             version = %runtime.version,
+            nri_level = %runtime.nri_level(),
             plugins = self.chain.plugins().len(),
             "policy engine ready"
         );
-        let misnamed = misnames_images(runtime);
+        let misnamed = !runtime.nri_level().capabilities().annotates_requested_image;
         if misnamed {
             tracing::info!(
                 "this runtime's image-name annotation may name another tag of the image: create-time decisions are judged again at PostCreate under the requested name"

@@ -501,18 +501,3 @@ async fn bulkhead_subscribes_only_to_the_events_its_chain_needs() {
     assert!(subscribed(&guarded).contains(&EventKind::PostCreateContainer));
     assert!(subscribed(&guarded).contains(&EventKind::StartContainer));
 }
-
-#[test]
-fn only_containerd_1_is_known_to_misname_images() {
-    let runtime = |name: &str, version: &str| RuntimeInfo {
-        name: name.into(),
-        version: version.into(),
-        request_timeout: Duration::from_secs(2),
-        registration_timeout: Duration::from_secs(5),
-    };
-    assert!(super::misnames_images(&runtime("containerd", "v1.7.24")));
-    assert!(super::misnames_images(&runtime("containerd", "1.7.24")));
-    assert!(!super::misnames_images(&runtime("containerd", "v2.1.9")));
-    assert!(!super::misnames_images(&runtime("containerd", "2.3.0")));
-    assert!(!super::misnames_images(&runtime("cri-o", "1.30.0")));
-}

@@ -139,6 +139,24 @@ impl<H: EventHandler> PluginService<H> {
                 self.decide(&event, deadline, answered).await?;
                 Ok(nri::StopContainerResponse::default().encode_to_vec())
             }
+            // NRI v0.12's own RPC for each event that older runtimes send as a StateChange.
+            "RunPodSandbox"
+            | "StopPodSandbox"
+            | "RemovePodSandbox"
+            | "PostCreateContainer"
+            | "StartContainer"
+            | "PostStartContainer"
+            | "PostUpdateContainer"
+            | "RemoveContainer" => {
+                let request: nri::LifecycleEventRequest = decode(payload, method)?;
+                let kind = EventKind::ALL
+                    .into_iter()
+                    .find(|kind| kind.name() == method)
+                    .expect("every method matched above is an event name");
+                let event = container_event(kind, request.pod, request.container);
+                self.decide(&event, deadline, answered).await?;
+                Ok(Vec::new())
+            }
             "StateChange" => {
                 let request: nri::StateChangeEvent = decode(payload, method)?;
                 let Some(kind) = EventKind::from_nri_number(request.event) else {
@@ -163,6 +181,7 @@ impl<H: EventHandler> PluginService<H> {
         let runtime = RuntimeInfo {
             name: request.runtime_name,
             version: request.runtime_version,
+            nri_version: request.nri_version,
             request_timeout: positive_millis(request.request_timeout)
                 .unwrap_or(DEFAULT_REQUEST_TIMEOUT),
             registration_timeout: positive_millis(request.registration_timeout)
@@ -171,6 +190,8 @@ impl<H: EventHandler> PluginService<H> {
         tracing::info!(
             runtime = %runtime.name,
             version = %runtime.version,
+            nri_version = %runtime.nri_version,
+            nri_level = %runtime.nri_level(),
             request_timeout_ms = runtime.request_timeout.as_millis() as u64,
             events = format_args!("{:#x}", self.events.bits()),
             "configured by the runtime"
@@ -207,6 +228,7 @@ impl<H: EventHandler> PluginService<H> {
             let runtime = self.runtime().unwrap_or_else(|| RuntimeInfo {
                 name: String::new(),
                 version: String::new(),
+                nri_version: String::new(),
                 request_timeout: DEFAULT_REQUEST_TIMEOUT,
                 registration_timeout: DEFAULT_REGISTRATION_TIMEOUT,
             });

@@ -17,6 +17,10 @@ use tokio::net::UnixStream;
 use tokio::time::Instant;
 
 use super::NriError;
+
+/// The NRI contract bulkhead implements, sent at registration (a v0.12 runtime logs "NRI version
+/// unknown" without it): v0.12's RPC per lifecycle event, and `StateChange` for older runtimes.
+pub const NRI_CONTRACT: &str = "v0.12.0";
 use super::handler::EventHandler;
 use super::link::Link;
 use super::plugin_service::{DEFAULT_REGISTRATION_TIMEOUT, PluginService};
@@ -139,6 +143,7 @@ fn unreachable_runtime() -> bulkhead_core::event::RuntimeInfo {
     bulkhead_core::event::RuntimeInfo {
         name: "unknown".into(),
         version: "unknown".into(),
+        nri_version: String::new(),
         request_timeout: super::plugin_service::DEFAULT_REQUEST_TIMEOUT,
         registration_timeout: DEFAULT_REGISTRATION_TIMEOUT,
     }
@@ -157,7 +162,7 @@ async fn register(link: &Link, registration: &Registration) -> Result<(), NriErr
     let request = RegisterPluginRequest {
         plugin_name: registration.name.clone(),
         plugin_idx: registration.index.clone(),
-        nri_version: String::new(),
+        nri_version: NRI_CONTRACT.into(),
     };
     let answer = link
         .call(
