@@ -233,4 +233,52 @@ mod tests {
             );
         }
     }
+
+    /// The table of docs/operator-guide.md, rendered from [`NriLevel::capabilities`].
+    fn table_rows() -> Vec<String> {
+        let yes = |b: bool| if b { "yes" } else { "no" };
+        NriLevel::ALL
+            .into_iter()
+            .map(|level| {
+                let c = level.capabilities();
+                let events = if c.per_event_rpcs {
+                    "one RPC per event"
+                } else {
+                    "StateChange"
+                };
+                format!(
+                    "| {} | {} | {events} | {} / {} | {} | {} | {} | {} | {} |",
+                    level.containerd_releases(),
+                    level.name(),
+                    yes(c.create_refusal_reaches_caller),
+                    yes(c.start_refusal_reaches_caller),
+                    yes(c.native_env_mounts_rlimits),
+                    yes(c.native_seccomp),
+                    yes(c.validation),
+                    yes(c.required_plugins),
+                    yes(c.annotates_requested_image),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn operator_guide_table_matches() {
+        let guide = include_str!("../../../docs/operator-guide.md");
+        let start = guide.find("<!-- nri-levels:").expect("table start marker");
+        let end = guide
+            .find("<!-- /nri-levels -->")
+            .expect("table end marker");
+        let rows: Vec<&str> = guide[start..end]
+            .lines()
+            .filter(|l| {
+                l.starts_with("| ") && !l.starts_with("| containerd |") && !l.starts_with("| ---")
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            table_rows(),
+            "docs/operator-guide.md's NRI table is stale; the rows above are what the code says"
+        );
+    }
 }
