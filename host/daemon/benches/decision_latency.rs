@@ -17,7 +17,7 @@ use bulkhead_core::grants::{CurrentSpec, Subject};
 use bulkhead_core::view::DecisionPoint;
 use bulkhead_daemon::engine::chain::{Chain, ChainPlugin};
 use bulkhead_daemon::engine::view::{Context, container_view};
-use bulkhead_daemon::nri::Deadline;
+use bulkhead_nri::Deadline;
 use bulkhead_runtime::{PluginLimits, Runtime, RuntimeOptions};
 
 /// Decisions timed back to back.

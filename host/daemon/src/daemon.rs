@@ -17,8 +17,8 @@ use bulkhead_runtime::{PluginLimits, Runtime, RuntimeOptions};
 use crate::engine::Engine;
 use crate::engine::audit::AuditLog;
 use crate::engine::chain::{Chain, ChainPlugin};
-use crate::nri::{self, Registration};
 use crate::secrets::SecretStore;
+use bulkhead_nri::{self as nri, Registration};
 
 /// Reads and validates a configuration file; errors name the file.
 pub fn load_config(path: &Path) -> anyhow::Result<Config> {

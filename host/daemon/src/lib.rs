@@ -1,16 +1,17 @@
 //! The bulkhead node agent as a library: the binary in `main.rs` parses the command line and
 //! calls in here, and tests and benchmarks drive the same code.
 //!
-//! - [`nri`]: the NRI protocol — how containerd tells bulkhead about pods and containers;
 //! - [`engine`]: what happens on an event — context, plugin chain, merge, enforcement, audit;
 //! - [`secrets`]: granted secrets materialized on a private tmpfs and bind-mounted read-only;
 //! - [`daemon`]: `bulkhead run` — configuration, preflight checks, loading plugins, the session
 //!   loop;
 //! - [`schema`]: the JSON Schemas of the container view, decisions and case files
 //!   (`bulkhead schema`).
+//!
+//! The NRI protocol — how containerd tells bulkhead about pods and containers — is its own
+//! crate, `bulkhead-nri`; the engine implements its `EventHandler`.
 
 pub mod daemon;
 pub mod engine;
-pub mod nri;
 pub mod schema;
 pub mod secrets;

@@ -31,8 +31,8 @@ use bulkhead_core::grants::{CurrentSpec, Subject};
 use bulkhead_core::merge::{self, Merged};
 use bulkhead_core::view::{ContainerView, DecisionPoint};
 use bulkhead_daemon::engine::chain::{CallOutcome, Chain, PluginRun};
-use bulkhead_daemon::nri::Deadline;
 use bulkhead_daemon::{daemon, engine};
+use bulkhead_nri::Deadline;
 use serde::Serialize;
 
 use super::LimitArgs;
@@ -146,8 +146,7 @@ pub fn evaluate(
         .context("while starting the async runtime")?;
     let mut runs = runtime.block_on(async {
         // The NRI server's budget for a request arriving now, with no per-request timeout.
-        let budget =
-            bulkhead_daemon::nri::server::budget(tokio::time::Instant::now(), request_timeout, 0);
+        let budget = bulkhead_nri::server::budget(tokio::time::Instant::now(), request_timeout, 0);
         chain
             .run(
                 view,

@@ -17,7 +17,7 @@ use oci_spec::runtime::{
 };
 
 use super::oci;
-use crate::nri::Adjustment;
+use bulkhead_nri::Adjustment;
 
 /// Extra changes the engine makes besides the hardening proper.
 #[derive(Debug, Default, Clone)]

@@ -27,7 +27,7 @@ use serde::Serialize;
 
 use tokio::runtime::{Handle, RuntimeFlavor};
 
-use crate::nri::Deadline;
+use bulkhead_nri::Deadline;
 
 /// One plugin in the chain, with the operator's settings for it.
 #[derive(Clone)]

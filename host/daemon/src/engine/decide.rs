@@ -13,7 +13,7 @@ use oci_spec::runtime::Spec;
 use super::chain::{CallOutcome, PluginRun};
 use super::view::{self, Context};
 use super::{Engine, MAX_CACHED_SANDBOXES};
-use crate::nri::Deadline;
+use bulkhead_nri::Deadline;
 
 /// What CreateContainer hands on to PostCreate.
 #[derive(Default)]

@@ -47,8 +47,8 @@ use bulkhead_core::text::{MAX_CRI_TEXT, bounded};
 use bulkhead_core::view::DecisionPoint;
 use oci_spec::runtime::Spec;
 
-use crate::nri::{Deadline, EventHandler, Outcome};
 use crate::secrets::SecretStore;
+use bulkhead_nri::{Deadline, EventHandler, Outcome};
 
 use audit::{Applied, AuditLog};
 use chain::{CallOutcome, Chain, PluginRun};
@@ -345,7 +345,10 @@ impl Engine {
     /// The CreateContainer adjustment for `merged`, when the runtime can apply all of it and
     /// nothing else will happen at PostCreate (no plugin decides there, no guard marker): the
     /// decision is then complete at CreateContainer. `Ok(None)`: carry it to PostCreate.
-    fn native_adjustment(&self, merged: &Merged) -> Result<Option<crate::nri::Adjustment>, String> {
+    fn native_adjustment(
+        &self,
+        merged: &Merged,
+    ) -> Result<Option<bulkhead_nri::Adjustment>, String> {
         if self.chain.wants(DecisionPoint::PostCreateContainer) || self.marker.is_some() {
             return Ok(None);
         }

@@ -10,7 +10,7 @@ use super::audit::{self, Applied, AuditRecord, ImageSubject, PodSubject, ResultR
 use super::chain::PluginRun;
 use super::view::{self, Context};
 use super::{Engine, would_refuse};
-use crate::nri::Outcome;
+use bulkhead_nri::Outcome;
 
 impl Engine {
     /// Records a refusal that no plugin run made (a missed decision, a deadline, a decision

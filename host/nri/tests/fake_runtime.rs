@@ -11,11 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bulkhead_core::event::{EventKind, EventMask, LifecycleEvent};
-use bulkhead_daemon::nri::mux::{
-    self, MAX_OUTGOING_PAYLOAD, PLUGIN_CONNECTION, RUNTIME_CONNECTION,
-};
-use bulkhead_daemon::nri::ttrpc::{self, Decoder, Message, TYPE_REQUEST, TYPE_RESPONSE};
-use bulkhead_daemon::nri::{self, Deadline, EventHandler, NriError, Outcome, Registration};
+use bulkhead_nri::mux::{self, MAX_OUTGOING_PAYLOAD, PLUGIN_CONNECTION, RUNTIME_CONNECTION};
+use bulkhead_nri::ttrpc::{self, Decoder, Message, TYPE_REQUEST, TYPE_RESPONSE};
+use bulkhead_nri::{self as nri, Deadline, EventHandler, NriError, Outcome, Registration};
 use bulkhead_proto::nri as api;
 use bulkhead_proto::ttrpc::{Request, Response, Status};
 use prost::Message as _;

@@ -10,8 +10,11 @@
 //! - [`convert`]: wire messages into `bulkhead-core` types;
 //! - [`session`]: registration, the handshake, and reconnection with capped backoff.
 //!
-//! What happens *on* an event is up to an [`EventHandler`]; this module only guarantees that the
-//! handler is asked, and that containerd gets an answer in time.
+//! What happens *on* an event is up to an [`EventHandler`]; this crate only guarantees that the
+//! handler is asked, and that containerd gets an answer in time. Which NRI level the runtime
+//! speaks is learned at Configure (`RuntimeInfo::nri_level`): v0.12's RPC per event and older
+//! runtimes' `StateChange` reach the handler as the same events, so nothing above this crate
+//! knows wire versions.
 
 pub mod convert;
 pub mod handler;

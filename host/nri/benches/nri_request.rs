@@ -2,17 +2,17 @@
 //! through reassembly, ttrpc and protobuf decoding, conversion to core types, the (no-op)
 //! handler, and the framed response. Measures bulkhead's own cost, without plugins.
 //!
-//! Run: `cargo bench -p bulkhead-daemon --bench nri_request`
+//! Run: `cargo bench -p bulkhead-nri --bench nri_request`
 
 use std::hint::black_box;
 use std::sync::Arc;
 
 use bulkhead_core::event::EventMask;
-use bulkhead_daemon::nri::ObserveOnly;
-use bulkhead_daemon::nri::mux::{self, PLUGIN_CONNECTION};
-use bulkhead_daemon::nri::plugin_service::PluginService;
-use bulkhead_daemon::nri::server;
-use bulkhead_daemon::nri::ttrpc::{self, Decoder, TYPE_REQUEST, TYPE_RESPONSE};
+use bulkhead_nri::ObserveOnly;
+use bulkhead_nri::mux::{self, PLUGIN_CONNECTION};
+use bulkhead_nri::plugin_service::PluginService;
+use bulkhead_nri::server;
+use bulkhead_nri::ttrpc::{self, Decoder, TYPE_REQUEST, TYPE_RESPONSE};
 use bulkhead_proto::nri as api;
 use bulkhead_proto::ttrpc::Request;
 use criterion::{Criterion, criterion_group, criterion_main};
