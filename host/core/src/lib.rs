@@ -18,6 +18,7 @@ pub mod event;
 pub mod grants;
 pub mod merge;
 pub mod nri_level;
+pub mod nri_validation;
 pub mod seccomp_profiles;
 pub mod text;
 pub mod view;

@@ -67,7 +67,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let audit_on_exit = audit.clone();
     let mut engine = Engine::new(chain, containerd, audit)
         .with_secrets(secrets)
-        .with_recorded_views(config.audit.include_view);
+        .with_recorded_views(config.audit.include_view)
+        .with_validation(config.nri.validation.clone(), &config.nri.plugin_name);
     if let Some(path) = &config.guard.key_file {
         let key = bulkhead_guard::GuardKey::load(path).with_context(|| {
             format!(

@@ -5,9 +5,10 @@
 //! send states this version does not know, and an event must still be answered.
 
 use bulkhead_core::event::{Container, ContainerState, Mount, Namespace, Pod, Rlimit};
+use bulkhead_core::nri_validation::OwnedField;
 use bulkhead_proto::nri;
 
-use super::handler::Adjustment;
+use super::handler::{Adjustment, PendingAdjustment};
 
 /// The pod of a wire message; a missing pod becomes an empty one.
 pub fn pod(pod: Option<nri::PodSandbox>) -> Pod {
@@ -26,6 +27,48 @@ pub fn pod(pod: Option<nri::PodSandbox>) -> Pod {
             .linux
             .map(|linux| linux.namespaces.into_iter().map(namespace).collect())
             .unwrap_or_default(),
+    }
+}
+
+/// A validation request: the container's owners flattened into one list, simple fields first,
+/// each in field order, entries sorted (deterministic reasons for the same adjustment).
+pub fn pending_adjustment(request: nri::ValidateContainerAdjustmentRequest) -> PendingAdjustment {
+    let container = request.container.map(container);
+    let mut owners = request.owners.map(|o| o.owners).unwrap_or_default();
+    let fields = container
+        .as_ref()
+        .and_then(|c| owners.remove(&c.id))
+        .unwrap_or_default();
+    let mut owned: Vec<OwnedField> = fields
+        .simple
+        .into_iter()
+        .map(|(field, plugin)| OwnedField {
+            field,
+            entry: None,
+            plugin,
+        })
+        .collect();
+    owned.sort_by_key(|o| o.field);
+    let mut compound: Vec<OwnedField> = fields
+        .compound
+        .into_iter()
+        .flat_map(|(field, entries)| {
+            entries
+                .owners
+                .into_iter()
+                .map(move |(entry, plugin)| OwnedField {
+                    field,
+                    entry: Some(entry),
+                    plugin,
+                })
+        })
+        .collect();
+    compound.sort_by(|a, b| (a.field, &a.entry).cmp(&(b.field, &b.entry)));
+    owned.extend(compound);
+    PendingAdjustment {
+        pod: pod(request.pod),
+        container,
+        owned,
     }
 }
 

@@ -8,6 +8,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use bulkhead_core::event::{Container, LifecycleEvent, Mount, Pod, Rlimit, RuntimeInfo};
+use bulkhead_core::nri_validation::OwnedField;
 use tokio::time::Instant;
 
 /// The moment by which a handler must have decided. The protocol layer sets it before the
@@ -62,6 +63,18 @@ pub struct Adjustment {
     pub rlimits: Vec<Rlimit>,
 }
 
+/// A container's adjustment as the runtime is about to apply it, with the plugin that set each
+/// field: what a validator judges.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PendingAdjustment {
+    /// The container's pod.
+    pub pod: Pod,
+    /// The container, as it was before any plugin adjusted it.
+    pub container: Option<Container>,
+    /// Every adjusted field and its owning plugin.
+    pub owned: Vec<OwnedField>,
+}
+
 /// Decides about lifecycle events. Implementations must return by the deadline; the protocol
 /// layer answers containerd on its own when they do not (refusing where the runtime honours
 /// refusals), so a stuck handler can never make containerd disconnect bulkhead.
@@ -75,6 +88,21 @@ pub trait EventHandler: Send + Sync + 'static {
     ) -> impl Future<Output = ()> + Send {
         let _ = (runtime, pods, containers);
         std::future::ready(())
+    }
+
+    /// Whether this handler judges other NRI plugins' adjustments (`ValidateContainerAdjustment`,
+    /// NRI v0.10+). It is subscribed to only on runtimes at that level.
+    fn validates_adjustments(&self) -> bool {
+        false
+    }
+
+    /// Judges one container's pending adjustment; `Some(reason)` rejects its creation.
+    fn validate_adjustment(
+        &self,
+        pending: &PendingAdjustment,
+    ) -> impl Future<Output = Option<String>> + Send {
+        let _ = pending;
+        std::future::ready(None)
     }
 
     /// One lifecycle event.

@@ -25,7 +25,7 @@ pub mod server;
 pub mod session;
 pub mod ttrpc;
 
-pub use handler::{Adjustment, Deadline, EventHandler, ObserveOnly, Outcome};
+pub use handler::{Adjustment, Deadline, EventHandler, ObserveOnly, Outcome, PendingAdjustment};
 pub use session::{Registration, run};
 
 use std::path::PathBuf;

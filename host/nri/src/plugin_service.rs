@@ -29,6 +29,11 @@ pub const CODE_UNIMPLEMENTED: i32 = 12;
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// The registration timeout NRI uses when the runtime does not say.
 pub const DEFAULT_REGISTRATION_TIMEOUT: Duration = Duration::from_secs(5);
+/// The subscription bit of `ValidateContainerAdjustment` (NRI event 14, v0.10+): asked for only
+/// from runtimes at that level, outside [`EventMask`], which holds the lifecycle events.
+pub const VALIDATE_CONTAINER_ADJUSTMENT_BIT: u32 = 1 << (14 - 1);
+/// Longest rejection reason sent back: it quotes names other plugins chose.
+const MAX_REASON_BYTES: usize = 1024;
 
 /// An error reply: a gRPC status code and message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,6 +162,22 @@ impl<H: EventHandler> PluginService<H> {
                 self.decide(&event, deadline, answered).await?;
                 Ok(Vec::new())
             }
+            "ValidateContainerAdjustment" => {
+                let request: nri::ValidateContainerAdjustmentRequest = decode(payload, method)?;
+                let pending = convert::pending_adjustment(request);
+                let container = pending.container.as_ref().map(|c| c.name.clone());
+                let reason = self.handler.validate_adjustment(&pending).await;
+                if let Some(reason) = &reason {
+                    tracing::warn!(container = container.as_deref().unwrap_or_default(), %reason, "another NRI plugin's adjustment rejected");
+                }
+                Ok(nri::ValidateContainerAdjustmentResponse {
+                    reject: reason.is_some(),
+                    reason: reason
+                        .map(|r| bulkhead_core::text::bounded(&r, MAX_REASON_BYTES))
+                        .unwrap_or_default(),
+                }
+                .encode_to_vec())
+            }
             "StateChange" => {
                 let request: nri::StateChangeEvent = decode(payload, method)?;
                 let Some(kind) = EventKind::from_nri_number(request.event) else {
@@ -187,18 +208,29 @@ impl<H: EventHandler> PluginService<H> {
             registration_timeout: positive_millis(request.registration_timeout)
                 .unwrap_or(DEFAULT_REGISTRATION_TIMEOUT),
         };
+        let mut events = self.events.bits();
+        if self.handler.validates_adjustments() {
+            if runtime.nri_level().capabilities().validation {
+                events |= VALIDATE_CONTAINER_ADJUSTMENT_BIT;
+            } else {
+                tracing::warn!(
+                    nri_level = %runtime.nri_level(),
+                    "[nri.validation] is on, but this runtime has no validation phase (NRI v0.10, containerd 2.2, and later): other NRI plugins' adjustments are not validated"
+                );
+            }
+        }
         tracing::info!(
             runtime = %runtime.name,
             version = %runtime.version,
             nri_version = %runtime.nri_version,
             nri_level = %runtime.nri_level(),
             request_timeout_ms = runtime.request_timeout.as_millis() as u64,
-            events = format_args!("{:#x}", self.events.bits()),
+            events = format_args!("{events:#x}"),
             "configured by the runtime"
         );
         self.runtime.send_replace(Some(runtime));
         Ok(nri::ConfigureResponse {
-            events: self.events.bits() as i32,
+            events: events as i32,
             request_timeout: 0,
         }
         .encode_to_vec())

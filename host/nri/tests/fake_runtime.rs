@@ -199,6 +199,7 @@ struct Recorder {
     events: Mutex<Vec<LifecycleEvent>>,
     synchronized: Mutex<Vec<(usize, usize)>>,
     runtimes: Mutex<Vec<bulkhead_core::event::RuntimeInfo>>,
+    validated: Mutex<Vec<nri::PendingAdjustment>>,
 }
 
 impl EventHandler for Recorder {
@@ -213,6 +214,20 @@ impl EventHandler for Recorder {
             .lock()
             .unwrap()
             .push((pods.len(), containers.len()));
+    }
+
+    /// Validates on runtimes that can (v0.10+): rejects what a plugin named `40-rogue` set.
+    fn validates_adjustments(&self) -> bool {
+        true
+    }
+
+    async fn validate_adjustment(&self, pending: &nri::PendingAdjustment) -> Option<String> {
+        self.validated.lock().unwrap().push(pending.clone());
+        pending
+            .owned
+            .iter()
+            .find(|o| o.plugin == "40-rogue")
+            .map(|o| format!("test-validator: 40-rogue may not set field {}", o.field))
     }
 
     async fn handle(&self, event: &LifecycleEvent, _deadline: Deadline) -> Outcome {
@@ -460,6 +475,12 @@ async fn a_v0_12_runtime_exchanges_versions_and_calls_one_rpc_per_event() {
         )
         .await;
     assert_eq!(configured.status, None);
+    let configured = api::ConfigureResponse::decode(configured.payload.as_slice()).unwrap();
+    assert_eq!(
+        configured.events as u32,
+        0x7FF | nri::plugin_service::VALIDATE_CONTAINER_ADJUSTMENT_BIT,
+        "a v0.12 runtime is asked for validation requests too"
+    );
     peer.answer_register(register_id, None).await;
     peer.synchronize(vec![], vec![], false).await;
     let runtime = harness.recorder.runtimes.lock().unwrap()[0].clone();
@@ -519,6 +540,91 @@ async fn a_v0_12_runtime_exchanges_versions_and_calls_one_rpc_per_event() {
     // Pod events carry no container, whatever the request held.
     assert!(events[0].container.is_none() && events[5].container.is_none());
     assert_eq!(events[1].container.as_ref().unwrap().name, "web");
+    harness.stop().await.unwrap();
+}
+
+/// NRI v0.10+: containerd asks validators about every container's pending adjustment, naming
+/// the plugin behind each field; a rejection (with its reason) fails the creation.
+#[tokio::test]
+async fn validation_requests_reach_the_handler_with_every_fields_owner() {
+    let harness = Harness::start();
+    let mut peer = harness.accept().await;
+    peer.handshake().await;
+    let owners = |simple: Vec<(i32, &str)>, compound: Vec<(i32, &str, &str)>| {
+        let mut fields = api::FieldOwners::default();
+        for (field, plugin) in simple {
+            fields.simple.insert(field, plugin.into());
+        }
+        for (field, entry, plugin) in compound {
+            fields
+                .compound
+                .entry(field)
+                .or_default()
+                .owners
+                .insert(entry.into(), plugin.into());
+        }
+        api::OwningPlugins {
+            owners: [("ctr-web".to_string(), fields)].into(),
+        }
+    };
+    let request = |owners: api::OwningPlugins| api::ValidateContainerAdjustmentRequest {
+        pod: Some(pod("p")),
+        container: Some(container("web")),
+        owners: Some(owners),
+        plugins: vec![api::PluginInstance {
+            name: "topology".into(),
+            index: "10".into(),
+        }],
+    };
+
+    let fine = request(owners(
+        vec![(21, "10-topology")],
+        vec![(6, "TRACE", "20-injector"), (1, "b", "20-injector")],
+    ));
+    let response = peer
+        .call(
+            "ValidateContainerAdjustment",
+            fine.encode_to_vec(),
+            Duration::from_secs(2),
+            4096,
+        )
+        .await;
+    assert_eq!(response.status, None);
+    let answer =
+        api::ValidateContainerAdjustmentResponse::decode(response.payload.as_slice()).unwrap();
+    assert!(!answer.reject, "{}", answer.reason);
+    let pending = harness.recorder.validated.lock().unwrap()[0].clone();
+    assert_eq!(pending.container.unwrap().name, "web");
+    let owned: Vec<_> = pending
+        .owned
+        .iter()
+        .map(|o| (o.field, o.entry.clone(), o.plugin.as_str()))
+        .collect();
+    assert_eq!(
+        owned,
+        [
+            (21, None, "10-topology"),
+            (1, Some("b".into()), "20-injector"),
+            (6, Some("TRACE".into()), "20-injector")
+        ]
+    );
+
+    let rogue = request(owners(vec![(32, "40-rogue")], vec![]));
+    let response = peer
+        .call(
+            "ValidateContainerAdjustment",
+            rogue.encode_to_vec(),
+            Duration::from_secs(2),
+            4096,
+        )
+        .await;
+    let answer =
+        api::ValidateContainerAdjustmentResponse::decode(response.payload.as_slice()).unwrap();
+    assert!(answer.reject);
+    assert_eq!(
+        answer.reason,
+        "test-validator: 40-rogue may not set field 32"
+    );
     harness.stop().await.unwrap();
 }
 

@@ -195,6 +195,10 @@ pub struct NriConfig {
     /// Two-digit position among the runtime's NRI plugins (lower runs first). Default `50`.
     #[serde(default = "default_plugin_index")]
     pub plugin_index: String,
+    /// `[nri.validation]`: judge other NRI plugins' adjustments (containerd 2.2+). Off by
+    /// default.
+    #[serde(default)]
+    pub validation: crate::nri_validation::ValidationConfig,
 }
 
 impl Default for NriConfig {
@@ -203,6 +207,7 @@ impl Default for NriConfig {
             socket: default_nri_socket(),
             plugin_name: default_plugin_name(),
             plugin_index: default_plugin_index(),
+            validation: crate::nri_validation::ValidationConfig::default(),
         }
     }
 }
@@ -299,6 +304,7 @@ impl Config {
                 ),
             ));
         }
+        self.nri.validation.validate()?;
         if self.nri.socket.as_os_str().is_empty() {
             return Err(invalid("nri.socket", "must not be empty".into()));
         }

@@ -43,12 +43,13 @@ use bulkhead_core::event::{
     Container, ContainerState, EventKind, EventMask, LifecycleEvent, Pod, RuntimeInfo,
 };
 use bulkhead_core::merge::{self, Merged};
+use bulkhead_core::nri_validation::{self, ValidationConfig};
 use bulkhead_core::text::{MAX_CRI_TEXT, bounded};
 use bulkhead_core::view::DecisionPoint;
 use oci_spec::runtime::Spec;
 
 use crate::secrets::SecretStore;
-use bulkhead_nri::{Deadline, EventHandler, Outcome};
+use bulkhead_nri::{Deadline, EventHandler, Outcome, PendingAdjustment};
 
 use audit::{Applied, AuditLog};
 use chain::{CallOutcome, Chain, PluginRun};
@@ -97,6 +98,9 @@ pub struct Engine {
     /// always carried to PostCreate, where the stored request is read and, if it names the image
     /// differently, they are judged again under the requested name.
     misnamed_images: AtomicBool,
+    /// `[nri.validation]` when on, with the name bulkhead registered under (its own
+    /// adjustments are not judged again).
+    validation: Option<(ValidationConfig, String)>,
 }
 
 /// Sandbox specs kept before the cache starts over (bounds memory on a busy node).
@@ -117,6 +121,7 @@ impl Engine {
             rlimit_defaults: view::runtime_rlimits(),
             record_views: false,
             misnamed_images: AtomicBool::new(false),
+            validation: None,
         }
     }
 
@@ -165,6 +170,13 @@ impl Engine {
     /// Adds an annotation to every container's patched spec (computed from its id).
     pub fn with_marker(mut self, marker: SpecMarker) -> Engine {
         self.marker = Some(marker);
+        self
+    }
+
+    /// Judges other NRI plugins' adjustments by `config` on runtimes that have a validation
+    /// phase; `own_name` is the name bulkhead registers under.
+    pub fn with_validation(mut self, config: ValidationConfig, own_name: &str) -> Engine {
+        self.validation = config.enabled.then(|| (config, own_name.to_string()));
         self
     }
 
@@ -496,6 +508,17 @@ fn refusal(merged: &Merged) -> Option<String> {
 }
 
 impl EventHandler for Engine {
+    fn validates_adjustments(&self) -> bool {
+        self.validation.is_some()
+    }
+
+    async fn validate_adjustment(&self, pending: &PendingAdjustment) -> Option<String> {
+        let (config, own_name) = self.validation.as_ref()?;
+        nri_validation::judge(&pending.owned, config, own_name)
+            .err()
+            .map(|reason| format!("bulkhead: {reason}"))
+    }
+
     async fn synchronized(&self, runtime: &RuntimeInfo, _pods: &[Pod], containers: &[Container]) {
         tracing::info!(
             runtime = %runtime.name,

@@ -501,3 +501,30 @@ async fn bulkhead_subscribes_only_to_the_events_its_chain_needs() {
     assert!(subscribed(&guarded).contains(&EventKind::PostCreateContainer));
     assert!(subscribed(&guarded).contains(&EventKind::StartContainer));
 }
+
+#[tokio::test]
+async fn other_nri_plugins_adjustments_are_judged_only_when_validation_is_on() {
+    use bulkhead_core::nri_validation::{OwnedField, ValidationConfig};
+    let pending = bulkhead_nri::PendingAdjustment {
+        owned: vec![OwnedField {
+            field: 32,
+            entry: None,
+            plugin: "10-tuner".into(),
+        }],
+        ..Default::default()
+    };
+    let (off, _records, _cache) = engine(Vec::new());
+    assert!(!off.validates_adjustments());
+    assert_eq!(off.validate_adjustment(&pending).await, None);
+
+    let config: ValidationConfig =
+        toml::from_str("enabled = true\n[plugins]\ntuner = [\"cpuset-cpus\"]\n").unwrap();
+    let (on, _records, _cache) = engine(Vec::new());
+    let on = on.with_validation(config, "bulkhead");
+    assert!(on.validates_adjustments());
+    let reason = on.validate_adjustment(&pending).await.unwrap();
+    assert!(
+        reason.starts_with("bulkhead: NRI plugin 10-tuner adjusted `seccomp-policy`"),
+        "{reason}"
+    );
+}
