@@ -16,7 +16,7 @@ use bulkhead_core::decision::{self as core_decision, Capability, Decision, Mutat
 use bulkhead_core::seccomp_profiles::HeldProfiles;
 use bulkhead_core::view::{self, ContainerView, DecisionPoint, Labels};
 
-use crate::plugin::PluginInfo;
+use crate::info::PluginInfo;
 
 /// Longest profile name quoted back in an error: the name comes from the plugin.
 const MAX_QUOTED_NAME: usize = 128;

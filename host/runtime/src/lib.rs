@@ -1,6 +1,6 @@
-//! bulkhead's plugin sandbox: loads WebAssembly components that implement the
-//! `bulkhead:plugin` world (`proto/wit`: 0.3.0; 0.2.0 and 0.1.0 kept loadable) and runs each call in a
-//! fresh, limited instance.
+//! bulkhead's plugin sandbox: loads WebAssembly components that implement the `bulkhead:plugin`
+//! world (`proto/wit`: 0.3.0; 0.2.0 and 0.1.0 kept loadable) and runs each call in a fresh,
+//! limited instance.
 //!
 //! The daemon, `bulkhead plugin test`, `bulkhead eval` and `bulkhead-sdk-testing` all run plugins
 //! through this one crate, so what a plugin author tests is exactly what the node enforces.
@@ -45,15 +45,17 @@ mod cache;
 mod convert;
 mod error;
 mod host;
+mod info;
 mod limits;
 mod plugin;
 mod runtime;
 
 pub use cache::WASMTIME_VERSION;
 pub use error::Error;
+pub use info::PluginInfo;
 pub use limits::{
     DEFAULT_LOG_LINES_PER_CALL, DEFAULT_MEMORY_LIMIT, DEFAULT_TIME_BUDGET, MAX_LOG_LINE_BYTES,
     PluginLimits,
 };
-pub use plugin::{Plugin, PluginInfo, PreparedView, SUPPORTED_ABI_VERSIONS};
+pub use plugin::{Plugin, PreparedView, SUPPORTED_ABI_VERSIONS};
 pub use runtime::{Runtime, RuntimeOptions};

@@ -24,6 +24,7 @@ use crate::bindings::{current, v0_1, v0_2};
 use crate::convert;
 use crate::error::Error;
 use crate::host::CallState;
+use crate::info::PluginInfo;
 use crate::limits::PluginLimits;
 use crate::runtime::{EpochTicker, Runtime};
 
@@ -138,17 +139,6 @@ impl<'a> PreparedView<'a> {
         self.v0_2
             .get_or_init(|| convert::v0_2::container_to_wit(self.view))
     }
-}
-
-/// What a plugin says about itself in `metadata()`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PluginInfo {
-    /// Stable name, used in logs, metrics, audit records and errors.
-    pub name: String,
-    /// The plugin's version text.
-    pub version: String,
-    /// Decision points the plugin wants to be called at.
-    pub decision_points: Vec<DecisionPoint>,
 }
 
 /// A loaded, ready-to-call plugin. Cloning is cheap and clones share the compiled code; move a

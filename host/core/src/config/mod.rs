@@ -13,6 +13,7 @@ use crate::error::Error;
 mod grants;
 mod plugins;
 mod seccomp;
+mod validation;
 
 pub use grants::{
     FORBIDDEN_ENV, Grants, MountGrant, RESERVED_ANNOTATION_PREFIXES, SecretGrant, TIGHTENING,
@@ -24,6 +25,7 @@ pub use plugins::{
 };
 pub use seccomp::SeccompConfig;
 pub(crate) use seccomp::held_profile as held_seccomp_profile;
+pub use validation::{FIELDS, ValidationConfig, field_name};
 
 /// Default path of containerd's NRI socket.
 pub const DEFAULT_NRI_SOCKET: &str = "/var/run/nri/nri.sock";
@@ -198,7 +200,7 @@ pub struct NriConfig {
     /// `[nri.validation]`: judge other NRI plugins' adjustments (containerd 2.2+). Off by
     /// default.
     #[serde(default)]
-    pub validation: crate::nri_validation::ValidationConfig,
+    pub validation: ValidationConfig,
 }
 
 impl Default for NriConfig {
@@ -207,7 +209,7 @@ impl Default for NriConfig {
             socket: default_nri_socket(),
             plugin_name: default_plugin_name(),
             plugin_index: default_plugin_index(),
-            validation: crate::nri_validation::ValidationConfig::default(),
+            validation: ValidationConfig::default(),
         }
     }
 }

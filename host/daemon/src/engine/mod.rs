@@ -37,13 +37,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bulkhead_containerd::{Containerd, ImageInfo};
-use bulkhead_core::config::PluginMode;
+use bulkhead_core::config::{PluginMode, ValidationConfig};
 use bulkhead_core::decision::{Decision, Rlimit, Verdict};
 use bulkhead_core::event::{
     Container, ContainerState, EventKind, EventMask, LifecycleEvent, Pod, RuntimeInfo,
 };
 use bulkhead_core::merge::{self, Merged};
-use bulkhead_core::nri_validation::{self, ValidationConfig};
+use bulkhead_core::nri_validation;
 use bulkhead_core::text::{MAX_CRI_TEXT, bounded};
 use bulkhead_core::view::DecisionPoint;
 use oci_spec::runtime::Spec;

@@ -504,7 +504,8 @@ async fn bulkhead_subscribes_only_to_the_events_its_chain_needs() {
 
 #[tokio::test]
 async fn other_nri_plugins_adjustments_are_judged_only_when_validation_is_on() {
-    use bulkhead_core::nri_validation::{OwnedField, ValidationConfig};
+    use bulkhead_core::config::ValidationConfig;
+    use bulkhead_core::nri_validation::OwnedField;
     let pending = bulkhead_nri::PendingAdjustment {
         owned: vec![OwnedField {
             field: 32,
