@@ -67,7 +67,10 @@ impl Testbed {
             .arg(self.containerd_socket())
             .arg("--log-format")
             .arg("json")
-            .env("BULKHEAD_LOG", "info,bulkhead_daemon=debug,bulkhead_nri=debug");
+            .env(
+                "BULKHEAD_LOG",
+                "info,bulkhead_daemon=debug,bulkhead_nri=debug",
+            );
         Ok(command)
     }
 
