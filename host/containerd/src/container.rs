@@ -82,6 +82,18 @@ impl CriConfig {
     }
 }
 
+/// What a container record says about its image.
+struct ImageNames {
+    /// The image id CRI resolved (metadata extension).
+    image_ref: Option<String>,
+    /// The reference the caller asked for, when the record kept one ([`CriConfig::requested_image`]).
+    requested: Option<String>,
+    /// The `io.kubernetes.cri.image-name` annotation.
+    written: Option<String>,
+    /// The record's own image name.
+    record_image: String,
+}
+
 /// A container's record read at PostCreateContainer: its stored spec and, when CRI's
 /// `io.kubernetes.cri.image-name` annotation names the image differently from what the caller
 /// asked for, the image under the caller's name.
@@ -129,15 +141,9 @@ impl Containerd {
     /// # Errors
     /// As [`Containerd::get_stored_spec`]; image errors are in [`Inspection::image`].
     pub async fn inspect(&self, container_id: &str) -> Result<Inspection> {
-        let record = self.get_record(container_id).await?;
-        let image_ref = cri_image_ref(&record);
-        let record_image = record.image.clone();
-        let spec = StoredSpec::from_record(container_id, record)?;
+        let (spec, names) = self.read_container(container_id).await?;
         let facts = self.facts_with_sandbox(container_id, &spec.spec).await;
-        let written = annotation(&spec.spec, IMAGE_NAME_ANNOTATION);
-        let image = self
-            .image_of(written.as_deref(), image_ref.as_deref(), &record_image)
-            .await;
+        let image = self.image_named(&names, names.written.as_deref()).await;
         Ok(Inspection { spec, facts, image })
     }
 
@@ -148,20 +154,11 @@ impl Containerd {
     /// As [`Containerd::get_stored_spec`]; image errors are in
     /// [`StoredContainer::renamed_image`].
     pub async fn stored_container(&self, container_id: &str) -> Result<StoredContainer> {
-        let record = self.get_record(container_id).await?;
-        let image_ref = cri_image_ref(&record);
-        let requested = cri_config(&record)
-            .as_ref()
-            .and_then(CriConfig::requested_image)
-            .map(str::to_owned);
-        let record_image = record.image.clone();
-        let spec = StoredSpec::from_record(container_id, record)?;
-        let written = annotation(&spec.spec, IMAGE_NAME_ANNOTATION);
-        let renamed_image = match requested {
-            Some(requested) if written.as_deref() != Some(requested.as_str()) => Some(
-                self.image_of(Some(&requested), image_ref.as_deref(), &record_image)
-                    .await,
-            ),
+        let (spec, names) = self.read_container(container_id).await?;
+        let renamed_image = match &names.requested {
+            Some(requested) if names.written.as_ref() != Some(requested) => {
+                Some(self.image_named(&names, Some(requested)).await)
+            }
             _ => None,
         };
         Ok(StoredContainer {
@@ -187,12 +184,33 @@ impl Containerd {
     /// # Errors
     /// As [`Containerd::get_stored_spec`] and [`Containerd::resolve_image`].
     pub async fn container_image(&self, container_id: &str) -> Result<ImageInfo> {
+        let (_, names) = self.read_container(container_id).await?;
+        self.image_named(&names, names.written.as_deref()).await
+    }
+
+    /// One `Containers.Get`: the stored spec, and every name the record gives its image.
+    async fn read_container(&self, container_id: &str) -> Result<(StoredSpec, ImageNames)> {
         let record = self.get_record(container_id).await?;
         let image_ref = cri_image_ref(&record);
+        let requested = cri_config(&record)
+            .as_ref()
+            .and_then(CriConfig::requested_image)
+            .map(str::to_owned);
         let record_image = record.image.clone();
         let spec = StoredSpec::from_record(container_id, record)?;
         let written = annotation(&spec.spec, IMAGE_NAME_ANNOTATION);
-        self.image_of(written.as_deref(), image_ref.as_deref(), &record_image)
+        let names = ImageNames {
+            image_ref,
+            requested,
+            written,
+            record_image,
+        };
+        Ok((spec, names))
+    }
+
+    /// The record's image described under `name` ([`Containerd::image_of`]).
+    async fn image_named(&self, names: &ImageNames, name: Option<&str>) -> Result<ImageInfo> {
+        self.image_of(name, names.image_ref.as_deref(), &names.record_image)
             .await
     }
 
