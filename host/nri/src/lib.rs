@@ -8,7 +8,8 @@
 //! - [`server`]: the ttrpc server on connection 1, answering every request before its deadline;
 //! - [`plugin_service`]: the NRI `Plugin` service (Configure, Synchronize, events);
 //! - [`convert`]: wire messages into `bulkhead-core` types;
-//! - [`session`]: registration, the handshake, and reconnection with capped backoff.
+//! - [`session`]: registration, the handshake, and reconnection with capped backoff;
+//! - [`status`]: readiness and reconnections, for the daemon's health endpoints and metrics.
 //!
 //! What happens *on* an event is up to an [`EventHandler`]; this crate only guarantees that the
 //! handler is asked, and that containerd gets an answer in time. Which NRI level the runtime
@@ -23,10 +24,12 @@ pub mod mux;
 pub mod plugin_service;
 pub mod server;
 pub mod session;
+pub mod status;
 pub mod ttrpc;
 
 pub use handler::{Adjustment, Deadline, EventHandler, ObserveOnly, Outcome, PendingAdjustment};
-pub use session::{Registration, run};
+pub use session::{Registration, run, run_observed};
+pub use status::SessionStatus;
 
 use std::path::PathBuf;
 

@@ -25,6 +25,7 @@ use super::handler::EventHandler;
 use super::link::Link;
 use super::plugin_service::{DEFAULT_REGISTRATION_TIMEOUT, PluginService};
 use super::server;
+use super::status::SessionStatus;
 
 /// First wait before reconnecting after a lost connection.
 const BACKOFF_START: Duration = Duration::from_millis(100);
@@ -61,15 +62,29 @@ pub async fn run<H: EventHandler>(
     handler: Arc<H>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), NriError> {
+    run_observed(registration, handler, &SessionStatus::default(), shutdown).await
+}
+
+/// [`run`], publishing readiness and reconnections in `status` as they happen.
+pub async fn run_observed<H: EventHandler>(
+    registration: &Registration,
+    handler: Arc<H>,
+    status: &SessionStatus,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), NriError> {
     tokio::pin!(shutdown);
     let mut backoff = BACKOFF_START;
     let mut ever_registered = false;
     loop {
         let started = Instant::now();
+        if ever_registered {
+            status.count_reconnect();
+        }
         let end = tokio::select! {
-            end = session(registration, handler.clone(), &mut ever_registered) => end,
+            end = session(registration, handler.clone(), status, &mut ever_registered) => end,
             () = &mut shutdown => return Ok(()),
         };
+        status.set_ready(false);
         match end {
             Ok(SessionEnd::Shutdown) => return Ok(()),
             Err(error @ NriError::RegistrationRejected { .. }) => return Err(error),
@@ -96,6 +111,7 @@ pub async fn run<H: EventHandler>(
 async fn session<H: EventHandler>(
     registration: &Registration,
     handler: Arc<H>,
+    status: &SessionStatus,
     ever_registered: &mut bool,
 ) -> Result<SessionEnd, NriError> {
     let started = Instant::now();
@@ -113,6 +129,7 @@ async fn session<H: EventHandler>(
         register(&link, registration).await?;
         *ever_registered = true;
         wait_synchronized(&service, &mut closed).await?;
+        status.set_ready(true);
         let runtime = service.runtime().unwrap_or_else(unreachable_runtime);
         tracing::info!(
             runtime = %runtime.name,
