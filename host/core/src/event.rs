@@ -143,6 +143,13 @@ impl EventMask {
     pub fn contains(self, kind: EventKind) -> bool {
         self.0 & (1 << (kind.nri_number() - 1)) != 0
     }
+
+    /// The events in the mask, in NRI's order.
+    pub fn kinds(self) -> impl Iterator<Item = EventKind> {
+        EventKind::ALL
+            .into_iter()
+            .filter(move |kind| self.contains(*kind))
+    }
 }
 
 /// A Linux namespace of a pod or container. A namespace type missing from a container's list is
@@ -267,6 +274,23 @@ pub struct Container {
     /// Process id of the container's task, once it exists.
     #[serde(default)]
     pub pid: Option<u32>,
+    /// The seccomp profile the CRI caller asked for, as runtimes at NRI v0.10 and later report
+    /// it (`None` from older runtimes, and when the caller set none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_seccomp: Option<RequestedSeccomp>,
+}
+
+/// A CRI container's seccomp request (`SecurityProfile`), before the runtime turns it into a
+/// profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RequestedSeccomp {
+    /// The runtime's default profile.
+    RuntimeDefault,
+    /// No profile at all.
+    Unconfined,
+    /// A profile file on the node.
+    Localhost(String),
 }
 
 impl Container {

@@ -126,6 +126,10 @@ pub struct RunArgs {
     /// Log line format [default: text].
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormatArg>,
+    /// Where /metrics, /healthz and /readyz are served: ip:port (port 0 picks a free one, which
+    /// the log names), a unix socket path, or "" for none [default: 127.0.0.1:9464].
+    #[arg(long, value_name = "ADDRESS")]
+    pub metrics_address: Option<String>,
 }
 
 /// `--log-format` values.

@@ -1,5 +1,6 @@
-//! `bulkhead run`: load the configuration, check the sockets, then keep an NRI session with
-//! containerd alive until asked to stop.
+//! `bulkhead run`: load the configuration, check the sockets, start the metrics endpoint, then
+//! keep an NRI session with containerd alive until asked to stop, reloading the chain when the
+//! configuration changes.
 
 use std::fs;
 use std::future::Future;
@@ -17,7 +18,9 @@ use bulkhead_runtime::{PluginLimits, Runtime, RuntimeOptions};
 use crate::engine::Engine;
 use crate::engine::audit::AuditLog;
 use crate::engine::chain::{Chain, ChainPlugin};
+use crate::reload::{self, ConfigSource, Loaded, Reloader};
 use crate::secrets::SecretStore;
+use crate::telemetry::{Telemetry, http};
 use bulkhead_nri::{self as nri, Registration};
 
 /// Reads and validates a configuration file; errors name the file.
@@ -42,14 +45,36 @@ pub fn check_socket(path: &Path, setting: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the daemon with `config` until `shutdown` resolves.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+/// Runs the daemon with the configuration `loaded` from `source` until `shutdown` resolves.
+pub async fn run(
+    source: ConfigSource,
+    loaded: Loaded,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let config = &loaded.config;
     check_socket(&config.nri.socket, "--nri-socket / nri.socket")?;
     check_socket(
         &config.containerd.socket,
         "--containerd-socket / containerd.socket",
     )?;
-    let chain = load_chain(&config)?;
+    let telemetry = Arc::new(Telemetry::default());
+    // Up before the chain compiles, so liveness answers while it does.
+    let endpoint = match http::Address::parse(&config.metrics.address) {
+        Some(address) => {
+            let listener = http::Listener::bind(&address).await?;
+            let shown = listener
+                .local_tcp()
+                .map_or_else(|| config.metrics.address.clone(), |a| a.to_string());
+            tracing::info!(address = %shown, "metrics endpoint listening (/metrics, /healthz, /readyz)");
+            Some(tokio::spawn(listener.serve(telemetry.clone())))
+        }
+        None => None,
+    };
+    let chain = load_chain(config)?;
+    telemetry.metrics.set_plugins(reload::plugin_labels(&chain));
+    telemetry
+        .metrics
+        .set_info(|info| info.config_digest = loaded.digest.clone());
     let containerd =
         Containerd::connect_in(&config.containerd.socket, &config.containerd.namespace)
             .await
@@ -68,7 +93,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let mut engine = Engine::new(chain, containerd, audit)
         .with_secrets(secrets)
         .with_recorded_views(config.audit.include_view)
-        .with_validation(config.nri.validation.clone(), &config.nri.plugin_name);
+        .with_validation(config.nri.validation.clone(), &config.nri.plugin_name)
+        .with_telemetry(telemetry.clone());
     if let Some(path) = &config.guard.key_file {
         let key = bulkhead_guard::GuardKey::load(path).with_context(|| {
             format!(
@@ -97,7 +123,25 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         index = %registration.index,
         "starting"
     );
-    let ended = nri::run(&registration, Arc::new(engine), shutdown).await;
+    let engine = Arc::new(engine);
+    let reloader = tokio::spawn(
+        Reloader::new(
+            source,
+            Loaded {
+                config: config.clone(),
+                digest: loaded.digest.clone(),
+            },
+            engine.clone(),
+            registration.events,
+            telemetry.clone(),
+        )
+        .run(),
+    );
+    let ended = nri::run_observed(&registration, engine, &telemetry.session, shutdown).await;
+    reloader.abort();
+    if let Some(endpoint) = endpoint {
+        endpoint.abort();
+    }
     // Records are written by their own thread: let it finish before the process exits.
     audit_on_exit.flush();
     ended.context("NRI session with the runtime ended")?;
@@ -183,6 +227,8 @@ pub struct Overrides {
     pub containerd_socket: Option<PathBuf>,
     /// `--log-format`.
     pub log_format: Option<bulkhead_core::config::LogFormat>,
+    /// `--metrics-address`.
+    pub metrics_address: Option<String>,
 }
 
 impl Overrides {
@@ -196,6 +242,9 @@ impl Overrides {
         }
         if let Some(format) = self.log_format {
             config.log.format = format;
+        }
+        if let Some(address) = self.metrics_address {
+            config.metrics.address = address;
         }
         config.validate().context("invalid command-line setting")?;
         Ok(config)
@@ -249,6 +298,7 @@ mod tests {
             nri_socket: Some("/tmp/a.sock".into()),
             containerd_socket: None,
             log_format: Some(bulkhead_core::config::LogFormat::Json),
+            metrics_address: None,
         }
         .apply(Config::default())
         .unwrap();

@@ -5,6 +5,8 @@
 //! - [`secrets`]: granted secrets materialized on a private tmpfs and bind-mounted read-only;
 //! - [`daemon`]: `bulkhead run` — configuration, preflight checks, loading plugins, the session
 //!   loop;
+//! - [`telemetry`]: Prometheus metrics, liveness and readiness on `[metrics] address`;
+//! - [`reload`]: a new configuration put in effect on SIGHUP or a file change, between events;
 //! - [`schema`]: the JSON Schemas of the container view, decisions and case files
 //!   (`bulkhead schema`).
 //!
@@ -13,5 +15,7 @@
 
 pub mod daemon;
 pub mod engine;
+pub mod reload;
 pub mod schema;
 pub mod secrets;
+pub mod telemetry;

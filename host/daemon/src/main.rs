@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use bulkhead_core::config::{Config, LogFormat};
 use bulkhead_daemon::daemon::{self, Overrides};
+use bulkhead_daemon::reload::ConfigSource;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -51,22 +52,22 @@ fn main() -> ExitCode {
 }
 
 fn run(args: RunArgs) -> anyhow::Result<()> {
-    let config = match &args.config {
-        Some(path) => daemon::load_config(path)?,
-        None => Config::default(),
+    let source = ConfigSource {
+        path: args.config,
+        overrides: Overrides {
+            nri_socket: args.nri_socket,
+            containerd_socket: args.containerd_socket,
+            log_format: args.log_format.map(Into::into),
+            metrics_address: args.metrics_address,
+        },
     };
-    let config = Overrides {
-        nri_socket: args.nri_socket,
-        containerd_socket: args.containerd_socket,
-        log_format: args.log_format.map(Into::into),
-    }
-    .apply(config)?;
-    init_logging(config.log.format);
+    let loaded = source.load()?;
+    init_logging(loaded.config.log.format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(daemon::run(config, shutdown_signal()))
+    runtime.block_on(daemon::run(source, loaded, shutdown_signal()))
 }
 
 /// Validates a configuration and loads (compiles) every plugin it names, connecting to nothing;

@@ -4,7 +4,10 @@
 //! Unknown enum values decode to their "unknown" variant rather than failing: newer runtimes may
 //! send states this version does not know, and an event must still be answered.
 
-use bulkhead_core::event::{Container, ContainerState, Mount, Namespace, Pod, Rlimit};
+use bulkhead_core::decision::SeccompProfile;
+use bulkhead_core::event::{
+    Container, ContainerState, Mount, Namespace, Pod, RequestedSeccomp, Rlimit,
+};
 use bulkhead_core::nri_validation::OwnedField;
 use bulkhead_proto::nri;
 
@@ -109,11 +112,59 @@ pub fn container(container: nri::Container) -> Container {
                 hard: r.hard,
             })
             .collect(),
+        requested_seccomp: container
+            .linux
+            .as_ref()
+            .and_then(|linux| linux.seccomp_profile.as_ref())
+            .and_then(requested_seccomp),
         namespaces: container
             .linux
             .map(|linux| linux.namespaces.into_iter().map(namespace).collect())
             .unwrap_or_default(),
         pid: (container.pid != 0).then_some(container.pid),
+    }
+}
+
+/// NRI's `SecurityProfile` (v0.10+): 0 runtime default, 1 unconfined, 2 localhost. A type this
+/// version does not know is treated as not reported.
+fn requested_seccomp(profile: &nri::SecurityProfile) -> Option<RequestedSeccomp> {
+    match profile.profile_type {
+        0 => Some(RequestedSeccomp::RuntimeDefault),
+        1 => Some(RequestedSeccomp::Unconfined),
+        2 => Some(RequestedSeccomp::Localhost(profile.localhost_ref.clone())),
+        _ => None,
+    }
+}
+
+/// NRI's `LinuxSeccomp`: OCI names for actions and operators, as the runtime writes them into
+/// the spec.
+fn seccomp_policy(profile: &SeccompProfile) -> nri::LinuxSeccomp {
+    nri::LinuxSeccomp {
+        default_action: profile.default_action.oci_name().into(),
+        default_errno: profile
+            .default_errno
+            .map(|value| nri::OptionalUInt32 { value }),
+        architectures: profile.architectures.clone(),
+        syscalls: profile
+            .syscalls
+            .iter()
+            .map(|rule| nri::LinuxSyscall {
+                names: rule.names.clone(),
+                action: rule.action.oci_name().into(),
+                errno_ret: rule.errno.map(|value| nri::OptionalUInt32 { value }),
+                args: rule
+                    .args
+                    .iter()
+                    .map(|arg| nri::LinuxSeccompArg {
+                        index: arg.index,
+                        value: arg.value,
+                        value_two: arg.value_two,
+                        op: arg.op.oci_name().into(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        ..nri::LinuxSeccomp::default()
     }
 }
 
@@ -155,6 +206,13 @@ pub fn adjustment(adjustment: &Adjustment) -> nri::ContainerAdjustment {
                 soft: r.soft,
             })
             .collect(),
+        linux: adjustment
+            .seccomp
+            .as_deref()
+            .map(|profile| nri::LinuxContainerAdjustment {
+                seccomp_policy: Some(seccomp_policy(profile)),
+                ..nri::LinuxContainerAdjustment::default()
+            }),
         ..nri::ContainerAdjustment::default()
     }
 }
@@ -201,6 +259,67 @@ mod tests {
         assert_eq!(container.namespaces[0].kind, "pid");
         assert_eq!(container.rlimits[0].soft, 1);
         assert_eq!(container.pid, Some(42));
+    }
+
+    #[test]
+    fn the_requested_seccomp_profile_is_read_from_v0_10_containers() {
+        let with = |profile_type: i32| {
+            container(nri::Container {
+                linux: Some(nri::LinuxContainer {
+                    seccomp_profile: Some(nri::SecurityProfile {
+                        profile_type,
+                        localhost_ref: "profiles/web.json".into(),
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .requested_seccomp
+        };
+        assert_eq!(with(0), Some(RequestedSeccomp::RuntimeDefault));
+        assert_eq!(with(1), Some(RequestedSeccomp::Unconfined));
+        assert_eq!(
+            with(2),
+            Some(RequestedSeccomp::Localhost("profiles/web.json".into()))
+        );
+        assert_eq!(with(7), None, "an unknown type is not a request");
+        assert_eq!(container(nri::Container::default()).requested_seccomp, None);
+    }
+
+    #[test]
+    fn a_seccomp_adjustment_is_written_as_the_oci_profile() {
+        use bulkhead_core::decision::{SeccompAction, SeccompArg, SeccompOperator, SeccompSyscall};
+        let profile = SeccompProfile {
+            default_action: SeccompAction::Errno,
+            default_errno: Some(1),
+            architectures: vec!["SCMP_ARCH_X86_64".into()],
+            syscalls: vec![SeccompSyscall {
+                names: vec!["personality".into()],
+                action: SeccompAction::Allow,
+                errno: None,
+                args: vec![SeccompArg {
+                    index: 0,
+                    value: 8,
+                    value_two: 0,
+                    op: SeccompOperator::EqualTo,
+                }],
+            }],
+        };
+        let wire = adjustment(&Adjustment {
+            seccomp: Some(std::sync::Arc::new(profile)),
+            ..Adjustment::default()
+        });
+        let policy = wire.linux.unwrap().seccomp_policy.unwrap();
+        assert_eq!(policy.default_action, "SCMP_ACT_ERRNO");
+        assert_eq!(policy.default_errno, Some(nri::OptionalUInt32 { value: 1 }));
+        assert_eq!(policy.architectures, ["SCMP_ARCH_X86_64"]);
+        assert_eq!(policy.syscalls[0].action, "SCMP_ACT_ALLOW");
+        assert_eq!(policy.syscalls[0].args[0].op, "SCMP_CMP_EQ");
+        assert_eq!(policy.syscalls[0].args[0].value, 8);
+        assert!(
+            adjustment(&Adjustment::default()).linux.is_none(),
+            "no Linux adjustment without a profile: a v0.8 runtime never sees the field"
+        );
     }
 
     #[test]

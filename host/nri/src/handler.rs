@@ -49,10 +49,14 @@ pub enum Outcome {
     },
 }
 
-/// Changes the runtime makes to a container it is creating (NRI's `ContainerAdjustment`): only
-/// the fields containerd 2.0/2.1 applies natively — newer fields would be dropped silently.
+/// Changes the runtime makes to a container it is creating (NRI's `ContainerAdjustment`): the
+/// fields containerd 2.0/2.1 applies natively, and the seccomp profile, which only runtimes at
+/// NRI v0.10 and later apply (the protocol layer refuses the creation rather than send it to an
+/// older runtime, which would drop it silently).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Adjustment {
+    /// The seccomp profile to set (`LinuxContainerAdjustment.seccomp_policy`, NRI v0.10+).
+    pub seccomp: Option<std::sync::Arc<bulkhead_core::decision::SeccompProfile>>,
     /// Environment variables to set, `(name, value)`.
     pub env: Vec<(String, String)>,
     /// Annotations to set, `(key, value)`.

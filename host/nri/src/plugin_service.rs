@@ -76,6 +76,12 @@ impl<H: EventHandler> PluginService<H> {
         self.synchronized.subscribe()
     }
 
+    /// Whether the runtime applies a seccomp profile set at CreateContainer (NRI v0.10+).
+    fn applies_seccomp(&self) -> bool {
+        self.runtime()
+            .is_some_and(|runtime| runtime.nri_level().capabilities().native_seccomp)
+    }
+
     /// The runtime's self-description, once Configure has arrived.
     pub fn runtime(&self) -> Option<RuntimeInfo> {
         self.runtime.borrow().clone()
@@ -304,6 +310,19 @@ impl<H: EventHandler> PluginService<H> {
                 code: CODE_PERMISSION_DENIED,
                 message: reason,
             }),
+            Outcome::Adjust(adjustment)
+                if adjustment.seccomp.is_some() && !self.applies_seccomp() =>
+            {
+                // Never send a field the runtime drops silently: the container would run
+                // without the profile the decision required.
+                tracing::error!(
+                    "a seccomp adjustment for a runtime that cannot apply one; refused"
+                );
+                Err(RpcStatus {
+                    code: CODE_PERMISSION_DENIED,
+                    message: "bulkhead: the required seccomp profile cannot be set through this runtime's NRI version; refused (fail closed)".into(),
+                })
+            }
             Outcome::Adjust(adjustment) if event.kind == EventKind::CreateContainer => {
                 Ok(Some(adjustment))
             }

@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bulkhead_core::event::{EventKind, EventMask, LifecycleEvent};
+use bulkhead_core::decision::{SeccompAction, SeccompProfile, SeccompSyscall};
+use bulkhead_core::event::{EventKind, EventMask, LifecycleEvent, RequestedSeccomp};
 use bulkhead_nri::mux::{self, MAX_OUTGOING_PAYLOAD, PLUGIN_CONNECTION, RUNTIME_CONNECTION};
 use bulkhead_nri::ttrpc::{self, Decoder, Message, TYPE_REQUEST, TYPE_RESPONSE};
 use bulkhead_nri::{self as nri, Deadline, EventHandler, NriError, Outcome, Registration};
@@ -193,7 +194,8 @@ impl Peer {
 }
 
 /// Records events and refuses containers named `deny-me`; sleeps on containers named `slow`;
-/// panics on `panic`; refuses `shout` with a reason too large to send.
+/// panics on `panic`; refuses `shout` with a reason too large to send; sets a seccomp profile
+/// on `harden`.
 #[derive(Default)]
 struct Recorder {
     events: Mutex<Vec<LifecycleEvent>>,
@@ -244,6 +246,20 @@ impl EventHandler for Recorder {
             Some("shout") => Outcome::Refuse {
                 reason: "x".repeat(5 << 20),
             },
+            Some("harden") => Outcome::Adjust(nri::Adjustment {
+                seccomp: Some(Arc::new(SeccompProfile {
+                    default_action: SeccompAction::Errno,
+                    default_errno: None,
+                    architectures: vec!["SCMP_ARCH_X86_64".into()],
+                    syscalls: vec![SeccompSyscall {
+                        names: vec!["read".into(), "write".into()],
+                        action: SeccompAction::Allow,
+                        errno: None,
+                        args: Vec::new(),
+                    }],
+                })),
+                ..nri::Adjustment::default()
+            }),
             _ => Outcome::Allow,
         }
     }
@@ -796,4 +812,95 @@ async fn the_first_connection_failing_is_an_error_naming_the_socket() {
     .await
     .unwrap_err();
     assert!(error.to_string().contains("absent.sock"), "{error}");
+}
+
+/// NRI v0.10+ (containerd 2.2): the caller's seccomp request reaches the handler, and a seccomp
+/// profile goes back as `LinuxContainerAdjustment.seccomp_policy` (field 6 of field 5 of the
+/// `ContainerAdjustment`), in OCI names.
+#[tokio::test]
+async fn a_v0_10_runtime_gets_the_seccomp_profile_at_create() {
+    let harness = Harness::start();
+    let mut peer = harness.accept().await;
+    let (register_id, _) = peer.expect_register().await;
+    let configure = api::ConfigureRequest {
+        runtime_name: "containerd".into(),
+        runtime_version: "v2.2.3".into(),
+        registration_timeout: 5000,
+        request_timeout: 2000,
+        ..Default::default()
+    };
+    let configured = peer
+        .call(
+            "Configure",
+            configure.encode_to_vec(),
+            Duration::from_secs(2),
+            4096,
+        )
+        .await;
+    assert_eq!(configured.status, None);
+    peer.answer_register(register_id, None).await;
+    peer.synchronize(vec![], vec![], false).await;
+
+    let mut harden = container("harden");
+    harden.linux = Some(api::LinuxContainer {
+        seccomp_profile: Some(api::SecurityProfile {
+            profile_type: 1,
+            localhost_ref: String::new(),
+        }),
+        ..Default::default()
+    });
+    let request = api::CreateContainerRequest {
+        pod: Some(pod("p")),
+        container: Some(harden),
+    };
+    let answer = peer
+        .call(
+            "CreateContainer",
+            request.encode_to_vec(),
+            Duration::from_secs(2),
+            4096,
+        )
+        .await;
+    assert_eq!(answer.status, None);
+    let response = api::CreateContainerResponse::decode(answer.payload.as_slice()).unwrap();
+    let policy = response
+        .adjust
+        .and_then(|adjust| adjust.linux)
+        .and_then(|linux| linux.seccomp_policy)
+        .expect("no seccomp_policy in the adjustment");
+    assert_eq!(policy.default_action, "SCMP_ACT_ERRNO");
+    assert_eq!(policy.architectures, ["SCMP_ARCH_X86_64"]);
+    assert_eq!(policy.syscalls[0].names, ["read", "write"]);
+    assert_eq!(policy.syscalls[0].action, "SCMP_ACT_ALLOW");
+    let events = harness.recorder.events.lock().unwrap().clone();
+    assert_eq!(
+        events[0].container.as_ref().unwrap().requested_seccomp,
+        Some(RequestedSeccomp::Unconfined)
+    );
+    harness.stop().await.unwrap();
+}
+
+/// NRI v0.8 (containerd 2.0/2.1) drops `seccomp_policy` silently: a handler asking for one
+/// there gets the creation refused, never a container without its profile.
+#[tokio::test]
+async fn a_seccomp_adjustment_an_older_runtime_would_drop_refuses_the_creation() {
+    let harness = Harness::start();
+    let mut peer = harness.accept().await;
+    peer.handshake().await;
+    let answer = peer
+        .call(
+            "CreateContainer",
+            create_request("harden"),
+            Duration::from_secs(2),
+            4096,
+        )
+        .await;
+    let status = answer.status.expect("the creation went through");
+    assert_eq!(status.code, 7, "PermissionDenied");
+    assert!(
+        status.message.contains("seccomp") && status.message.contains("fail closed"),
+        "{}",
+        status.message
+    );
+    harness.stop().await.unwrap();
 }

@@ -66,6 +66,53 @@ pub struct Config {
     /// operator's own profiles.
     #[serde(default)]
     pub seccomp: SeccompConfig,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// Default `[metrics] address`: loopback only; a DaemonSet with host networking sets
+/// `0.0.0.0:9464` so that the kubelet's probes reach it.
+pub const DEFAULT_METRICS_ADDRESS: &str = "127.0.0.1:9464";
+
+/// `[metrics]`: the Prometheus endpoint, with the liveness and readiness probes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MetricsConfig {
+    /// `ip:port`, or an absolute path for a unix socket (mode 0600); empty turns the endpoint
+    /// off. Default `127.0.0.1:9464`.
+    #[serde(default = "default_metrics_address")]
+    pub address: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            address: default_metrics_address(),
+        }
+    }
+}
+
+fn default_metrics_address() -> String {
+    DEFAULT_METRICS_ADDRESS.into()
+}
+
+impl MetricsConfig {
+    fn validate(&self) -> Result<(), Error> {
+        let address = self.address.trim();
+        if address.is_empty()
+            || address.starts_with('/')
+            || address.parse::<std::net::SocketAddr>().is_ok()
+        {
+            return Ok(());
+        }
+        Err(invalid(
+            "metrics.address",
+            format!(
+                "must be ip:port (e.g. {DEFAULT_METRICS_ADDRESS}), an absolute unix socket path, or empty to turn the endpoint off; got {address:?}"
+            ),
+        ))
+    }
 }
 
 /// `[guard]`: marks every container bulkhead checked, for the OCI hook that refuses unmarked
@@ -90,6 +137,7 @@ impl Default for Config {
             sandbox: SandboxConfig::default(),
             guard: GuardConfig::default(),
             seccomp: SeccompConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -307,6 +355,7 @@ impl Config {
             ));
         }
         self.nri.validation.validate()?;
+        self.metrics.validate()?;
         if self.nri.socket.as_os_str().is_empty() {
             return Err(invalid("nri.socket", "must not be empty".into()));
         }
@@ -367,6 +416,32 @@ mod tests {
             config.secrets.provider_dir,
             PathBuf::from("/etc/bulkhead/secrets")
         );
+    }
+
+    #[test]
+    fn metrics_address_is_an_ip_port_a_socket_path_or_off() {
+        assert_eq!(
+            Config::from_toml("").unwrap().metrics.address,
+            DEFAULT_METRICS_ADDRESS
+        );
+        for good in [
+            "",
+            "0.0.0.0:9464",
+            "[::1]:9464",
+            "/run/bulkhead/metrics.sock",
+        ] {
+            let text = format!("[metrics]\naddress = {good:?}\n");
+            assert!(Config::from_toml(&text).is_ok(), "{good}");
+        }
+        for bad in ["9464", "localhost:9464", "metrics.sock", "0.0.0.0"] {
+            let text = format!("[metrics]\naddress = {bad:?}\n");
+            let error = Config::from_toml(&text).unwrap_err().to_string();
+            assert!(error.contains("metrics.address"), "{bad}: {error}");
+        }
+        let error = Config::from_toml("[metrics]\nport = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("port"), "{error}");
     }
 
     #[test]

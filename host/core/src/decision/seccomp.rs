@@ -36,6 +36,22 @@ pub enum SeccompAction {
     Notify,
 }
 
+impl SeccompAction {
+    /// The OCI constant, as runtimes write it into a spec (`SCMP_ACT_ERRNO`).
+    pub fn oci_name(self) -> &'static str {
+        match self {
+            SeccompAction::KillProcess => "SCMP_ACT_KILL_PROCESS",
+            SeccompAction::KillThread => "SCMP_ACT_KILL_THREAD",
+            SeccompAction::Trap => "SCMP_ACT_TRAP",
+            SeccompAction::Errno => "SCMP_ACT_ERRNO",
+            SeccompAction::Trace => "SCMP_ACT_TRACE",
+            SeccompAction::Allow => "SCMP_ACT_ALLOW",
+            SeccompAction::Log => "SCMP_ACT_LOG",
+            SeccompAction::Notify => "SCMP_ACT_NOTIFY",
+        }
+    }
+}
+
 /// Lists the older name `SCMP_ACT_KILL` (a serde alias of `SCMP_ACT_KILL_THREAD`) in the schema
 /// too, since the parser accepts it.
 fn accept_kill_alias(schema: &mut schemars::Schema) {
@@ -65,6 +81,21 @@ pub enum SeccompOperator {
     GreaterThan,
     #[serde(rename = "SCMP_CMP_MASKED_EQ")]
     MaskedEqual,
+}
+
+impl SeccompOperator {
+    /// The OCI constant (`SCMP_CMP_EQ`).
+    pub fn oci_name(self) -> &'static str {
+        match self {
+            SeccompOperator::NotEqual => "SCMP_CMP_NE",
+            SeccompOperator::LessThan => "SCMP_CMP_LT",
+            SeccompOperator::LessEqual => "SCMP_CMP_LE",
+            SeccompOperator::EqualTo => "SCMP_CMP_EQ",
+            SeccompOperator::GreaterEqual => "SCMP_CMP_GE",
+            SeccompOperator::GreaterThan => "SCMP_CMP_GT",
+            SeccompOperator::MaskedEqual => "SCMP_CMP_MASKED_EQ",
+        }
+    }
 }
 
 /// One argument condition of a rule.
@@ -217,6 +248,35 @@ mod tests {
 
     fn profile(json: &str) -> SeccompProfile {
         serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn oci_names_are_the_serialized_names() {
+        use SeccompAction as A;
+        use SeccompOperator as O;
+        for action in [
+            A::KillProcess,
+            A::KillThread,
+            A::Trap,
+            A::Errno,
+            A::Trace,
+            A::Allow,
+            A::Log,
+            A::Notify,
+        ] {
+            assert_eq!(serde_json::to_value(action).unwrap(), action.oci_name());
+        }
+        for op in [
+            O::NotEqual,
+            O::LessThan,
+            O::LessEqual,
+            O::EqualTo,
+            O::GreaterEqual,
+            O::GreaterThan,
+            O::MaskedEqual,
+        ] {
+            assert_eq!(serde_json::to_value(op).unwrap(), op.oci_name());
+        }
     }
 
     #[test]

@@ -84,6 +84,14 @@ pub struct Violation {
     pub missing: String,
 }
 
+impl Violation {
+    /// The refused mutation's kind (`add-mount`, `set-seccomp`, ...): the first word of
+    /// [`Violation::mutation`], which [`describe`] always starts with.
+    pub fn kind(&self) -> &str {
+        self.mutation.split(' ').next().unwrap_or_default()
+    }
+}
+
 impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} refused: {}", self.mutation, self.missing)

@@ -402,6 +402,11 @@ fn one_bad_mutation_fails_the_whole_decision() {
     ]);
     let violation = result.unwrap_err();
     assert_eq!(violation.mutation, "add-env LD_PRELOAD");
+    assert_eq!(
+        violation.kind(),
+        "add-env",
+        "the metrics label: the kind alone"
+    );
 }
 
 #[test]

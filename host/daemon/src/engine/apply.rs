@@ -92,28 +92,37 @@ pub fn extras(mutations: &MergedMutations) -> Result<Extras, String> {
     })
 }
 
-/// The NRI adjustment carrying `mutations`, when every one of them is of a kind containerd
-/// 2.0/2.1 applies natively at CreateContainer (env, annotations, mounts, rlimits): the runtime
-/// then builds the container with them and no stored-spec round trip is needed. `None` when
-/// there is nothing to apply or anything needs the stored-spec patch (capabilities, seccomp,
-/// no_new_privileges, read-only rootfs — which no NRI v0.8 adjustment can set — and secrets,
-/// which need the process user from the stored spec).
-pub fn native_adjustment(mutations: &MergedMutations) -> Result<Option<Adjustment>, String> {
+/// The NRI adjustment carrying `mutations`, when every one of them is of a kind the runtime
+/// applies natively at CreateContainer (env, annotations, mounts, rlimits; and the seccomp
+/// profile when `seccomp_natively`: an NRI v0.10+ runtime, for a container that asked to run
+/// unconfined): the runtime then builds the container with them and no stored-spec round trip
+/// is needed. `None` when there is nothing to apply or anything needs the stored-spec patch
+/// (capabilities, no_new_privileges, read-only rootfs — which no NRI version can set — seccomp
+/// otherwise, and secrets, which need the process user from the stored spec).
+pub fn native_adjustment(
+    mutations: &MergedMutations,
+    seccomp_natively: bool,
+) -> Result<Option<Adjustment>, String> {
     let needs_the_spec = mutations.keep_only_capabilities.is_some()
         || !mutations.drop_capabilities.is_empty()
-        || mutations.seccomp.is_some()
+        || (mutations.seccomp.is_some() && !seccomp_natively)
         || mutations.no_new_privileges
         || mutations.readonly_rootfs
         || !mutations.secrets.is_empty();
     let nothing = mutations.env.is_empty()
         && mutations.annotations.is_empty()
         && mutations.mounts.is_empty()
-        && mutations.rlimits.is_empty();
+        && mutations.rlimits.is_empty()
+        && mutations.seccomp.is_none();
     if needs_the_spec || nothing {
         return Ok(None);
     }
     let extras = extras(mutations)?;
     Ok(Some(Adjustment {
+        seccomp: mutations
+            .seccomp
+            .as_ref()
+            .map(|chosen| chosen.value.clone()),
         env: mutations
             .env
             .iter()
@@ -300,7 +309,7 @@ mod tests {
                 soft: 256,
             },
         );
-        let adjustment = native_adjustment(&mutations).unwrap().unwrap();
+        let adjustment = native_adjustment(&mutations, false).unwrap().unwrap();
         assert_eq!(adjustment.env, [("MODE".to_string(), "strict".to_string())]);
         assert_eq!(
             adjustment.annotations,
@@ -320,15 +329,49 @@ mod tests {
     #[test]
     fn anything_nri_cannot_set_keeps_the_whole_decision_on_the_spec_patch() {
         let mut mutations = MergedMutations::default();
-        assert_eq!(native_adjustment(&mutations), Ok(None), "nothing to apply");
+        assert_eq!(
+            native_adjustment(&mutations, false),
+            Ok(None),
+            "nothing to apply"
+        );
         mutations.env.insert("MODE".into(), chosen("strict".into()));
         mutations.no_new_privileges = true;
-        assert_eq!(native_adjustment(&mutations), Ok(None));
+        assert_eq!(native_adjustment(&mutations, false), Ok(None));
         mutations.no_new_privileges = false;
         mutations
             .drop_capabilities
             .insert("CAP_NET_RAW".parse().unwrap());
-        assert_eq!(native_adjustment(&mutations), Ok(None));
+        assert_eq!(native_adjustment(&mutations, false), Ok(None));
+    }
+
+    #[test]
+    fn a_seccomp_profile_goes_natively_only_where_the_runtime_applies_it() {
+        let profile = std::sync::Arc::new(bulkhead_core::decision::SeccompProfile {
+            default_action: bulkhead_core::decision::SeccompAction::Errno,
+            default_errno: None,
+            architectures: Vec::new(),
+            syscalls: Vec::new(),
+        });
+        let mut mutations = MergedMutations {
+            seccomp: Some(chosen(profile.clone())),
+            ..MergedMutations::default()
+        };
+        assert_eq!(
+            native_adjustment(&mutations, false),
+            Ok(None),
+            "NRI v0.8, or a container not known to be unconfined: the verified patch"
+        );
+        let adjustment = native_adjustment(&mutations, true).unwrap().unwrap();
+        assert!(
+            std::sync::Arc::ptr_eq(adjustment.seccomp.as_ref().unwrap(), &profile),
+            "the held profile is passed on, not copied"
+        );
+        mutations.no_new_privileges = true;
+        assert_eq!(
+            native_adjustment(&mutations, true),
+            Ok(None),
+            "with anything NRI cannot set, everything stays on the patch"
+        );
     }
 
     #[test]
@@ -345,7 +388,7 @@ mod tests {
                 options: vec!["rbind".into(), "ro".into()],
             }),
         );
-        let error = native_adjustment(&mutations).unwrap_err();
+        let error = native_adjustment(&mutations, false).unwrap_err();
         assert!(error.contains("symbolic link"), "{error}");
     }
 

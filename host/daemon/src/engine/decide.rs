@@ -10,7 +10,7 @@ use bulkhead_core::grants::{CurrentSpec, Subject as GrantSubject};
 use bulkhead_core::view::DecisionPoint;
 use oci_spec::runtime::Spec;
 
-use super::chain::{CallOutcome, PluginRun};
+use super::chain::{CallOutcome, Chain, PluginRun};
 use super::view::{self, Context};
 use super::{Engine, MAX_CACHED_SANDBOXES};
 use bulkhead_nri::Deadline;
@@ -119,8 +119,13 @@ impl Engine {
 
     /// Gathers context and runs the chain at `point` (when `run_chain`), then judges the new
     /// runs and the `carried` ones against the plugins' grants and the container as it is now.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one decision's inputs, each named at the call"
+    )]
     pub(super) async fn decide(
         &self,
+        chain: &Chain,
         event: &LifecycleEvent,
         point: DecisionPoint,
         with_spec: bool,
@@ -154,9 +159,9 @@ impl Engine {
                     );
                     let at_create =
                         view::container_view(event, DecisionPoint::CreateContainer, &context);
-                    let rerun = self.chain.run(&at_create, deadline).await;
+                    let rerun = chain.run(&at_create, deadline).await;
                     carried = if adjusted {
-                        self.same_adjustment(carried, rerun)
+                        self.same_adjustment(chain, carried, rerun)
                     } else {
                         rerun
                     };
@@ -166,7 +171,7 @@ impl Engine {
                 }
                 let started = std::time::Instant::now();
                 let mut runs = if run_chain {
-                    self.chain.run(&view, deadline).await
+                    chain.run(&view, deadline).await
                 } else {
                     Vec::new()
                 };
@@ -192,8 +197,10 @@ impl Engine {
                         rlimits,
                     }),
                 };
-                self.chain.judge(&mut carried, &subject);
-                self.chain.judge(&mut runs, &subject);
+                chain.judge(&mut carried, &subject);
+                chain.judge(&mut runs, &subject);
+                self.count_runs(&runs, true);
+                self.count_runs(&carried, false);
                 Decided {
                     context,
                     context_error: None,
@@ -205,14 +212,15 @@ impl Engine {
                 tracing::warn!(%error, "cannot gather the container's context; plugins fail");
                 let message = format!("bulkhead could not gather the container's context: {error}");
                 let runs = if run_chain {
-                    self.chain.fail_all(point, "context", &message)
+                    chain.fail_all(point, "context", &message)
                 } else {
                     Vec::new()
                 };
                 let carried = carried
                     .into_iter()
-                    .map(|run| self.chain.fail_run(run, "context", &message))
+                    .map(|run| chain.fail_run(run, "context", &message))
                     .collect();
+                self.count_runs(&runs, true);
                 Decided {
                     context: Context::default(),
                     context_error: Some(error),
@@ -231,7 +239,12 @@ impl Engine {
     /// the runtime cannot apply them anymore, and dropping them could lose hardening. Kinds, not
     /// values, are compared: the applied values went through the grant checker (a granted
     /// mount's options are forced, say), the new ones not yet.
-    fn same_adjustment(&self, applied: Vec<PluginRun>, rerun: Vec<PluginRun>) -> Vec<PluginRun> {
+    fn same_adjustment(
+        &self,
+        chain: &Chain,
+        applied: Vec<PluginRun>,
+        rerun: Vec<PluginRun>,
+    ) -> Vec<PluginRun> {
         let kinds = |run: &PluginRun| match &run.outcome {
             CallOutcome::Decided(decision) => {
                 let mut kinds: Vec<_> = decision
@@ -253,7 +266,7 @@ impl Engine {
                     .map(kinds)
                     .unwrap_or_default();
                 if kinds(&run) != before {
-                    self.chain.fail_run(
+                    chain.fail_run(
                         run,
                         "image-renamed",
                         "under the requested image name it asks for other changes than the runtime applied at create",

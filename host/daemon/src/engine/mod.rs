@@ -34,13 +34,15 @@ pub mod view;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Instant;
 
 use bulkhead_containerd::{Containerd, ImageInfo};
 use bulkhead_core::config::{PluginMode, ValidationConfig};
 use bulkhead_core::decision::{Decision, Rlimit, Verdict};
 use bulkhead_core::event::{
-    Container, ContainerState, EventKind, EventMask, LifecycleEvent, Pod, RuntimeInfo,
+    Container, ContainerState, EventKind, EventMask, LifecycleEvent, Pod, RequestedSeccomp,
+    RuntimeInfo,
 };
 use bulkhead_core::merge::{self, Merged};
 use bulkhead_core::nri_validation;
@@ -49,6 +51,7 @@ use bulkhead_core::view::DecisionPoint;
 use oci_spec::runtime::Spec;
 
 use crate::secrets::SecretStore;
+use crate::telemetry::Telemetry;
 use bulkhead_nri::{Deadline, EventHandler, Outcome, PendingAdjustment};
 
 use audit::{Applied, AuditLog};
@@ -79,7 +82,9 @@ pub type SpecMarker = Box<dyn Fn(&str) -> Option<(String, String)> + Send + Sync
 
 /// The engine; implements [`EventHandler`] for the NRI layer.
 pub struct Engine {
-    chain: Chain,
+    /// The chain in effect. Each event takes its own handle to it when it arrives, so a reload
+    /// replaces it between events and never under one.
+    chain: RwLock<Chain>,
     containerd: Containerd,
     audit: AuditLog,
     tracked: Mutex<HashMap<String, Tracked>>,
@@ -98,9 +103,13 @@ pub struct Engine {
     /// always carried to PostCreate, where the stored request is read and, if it names the image
     /// differently, they are judged again under the requested name.
     misnamed_images: AtomicBool,
+    /// The connected runtime applies a seccomp profile set at CreateContainer (NRI v0.10+).
+    native_seccomp: AtomicBool,
     /// `[nri.validation]` when on, with the name bulkhead registered under (its own
     /// adjustments are not judged again).
     validation: Option<(ValidationConfig, String)>,
+    /// Decision counters and latencies.
+    telemetry: Arc<Telemetry>,
 }
 
 /// Sandbox specs kept before the cache starts over (bounds memory on a busy node).
@@ -111,7 +120,7 @@ impl Engine {
     /// `containerd`, recording to `audit`.
     pub fn new(chain: Chain, containerd: Containerd, audit: AuditLog) -> Engine {
         Engine {
-            chain,
+            chain: RwLock::new(chain),
             containerd,
             audit,
             tracked: Mutex::default(),
@@ -121,8 +130,45 @@ impl Engine {
             rlimit_defaults: view::runtime_rlimits(),
             record_views: false,
             misnamed_images: AtomicBool::new(false),
+            native_seccomp: AtomicBool::new(false),
             validation: None,
+            telemetry: Arc::default(),
         }
+    }
+
+    /// The chain in effect now (a cheap handle: the plugins are shared).
+    pub fn chain(&self) -> Chain {
+        self.chain
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Puts `chain` in effect for every event that arrives from now on; events already being
+    /// decided finish with the chain they started with. Refused, leaving the chain in effect,
+    /// when `chain` needs events the session did not subscribe to (`subscribed`): the runtime
+    /// fixes subscriptions at registration.
+    pub fn replace_chain(&self, chain: Chain, subscribed: EventMask) -> Result<(), String> {
+        let needed = Engine::events_for(&chain, self.marker.is_some());
+        let missing: Vec<&str> = needed
+            .kinds()
+            .filter(|kind| !subscribed.contains(*kind))
+            .map(|kind| kind.name())
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "the new chain decides at events bulkhead did not subscribe to when it registered ({}); restart bulkhead to apply it",
+                missing.join(", ")
+            ));
+        }
+        *self.chain.write().unwrap_or_else(PoisonError::into_inner) = chain;
+        Ok(())
+    }
+
+    /// Counts decisions into `telemetry`.
+    pub fn with_telemetry(mut self, telemetry: Arc<Telemetry>) -> Engine {
+        self.telemetry = telemetry;
+        self
     }
 
     /// The events this engine acts on with its chain and guard, and so the only ones bulkhead
@@ -138,10 +184,15 @@ impl Engine {
     ///   decision) is enforced there;
     /// - RemoveContainer and RemovePodSandbox, always: they free what bulkhead keeps.
     pub fn events(&self) -> EventMask {
-        let wants = |point| self.chain.wants(point);
+        Engine::events_for(&self.chain(), self.marker.is_some())
+    }
+
+    /// The events `chain` (with the guard marker, if `marked`) needs.
+    fn events_for(chain: &Chain, marked: bool) -> EventMask {
+        let wants = |point| chain.wants(point);
         let post_create = wants(DecisionPoint::PostCreateContainer)
             || wants(DecisionPoint::CreateContainer)
-            || self.marker.is_some();
+            || marked;
         let mut kinds = vec![EventKind::RemoveContainer, EventKind::RemovePodSandbox];
         if wants(DecisionPoint::CreateContainer) || post_create {
             kinds.push(EventKind::CreateContainer);
@@ -184,16 +235,22 @@ impl Engine {
         f(&mut self.tracked.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    async fn at_create(&self, event: &LifecycleEvent, deadline: Deadline) -> Outcome {
+    async fn at_create(
+        &self,
+        chain: &Chain,
+        event: &LifecycleEvent,
+        deadline: Deadline,
+    ) -> Outcome {
         let Some(container) = &event.container else {
             return Outcome::Allow;
         };
         self.tracked(|t| t.insert(container.id.clone(), Tracked::default()));
-        if !self.chain.wants(DecisionPoint::CreateContainer) {
+        if !chain.wants(DecisionPoint::CreateContainer) {
             return Outcome::Allow;
         }
         let decided = self
             .decide(
+                chain,
                 event,
                 DecisionPoint::CreateContainer,
                 false,
@@ -209,7 +266,7 @@ impl Engine {
                 self.tracked(|t| t.remove(&container.id));
                 Outcome::Refuse { reason }
             }
-            None => match self.native_adjustment(&merged) {
+            None => match self.native_adjustment(chain, container, &merged) {
                 // Everything the decision asks for, the runtime applies itself: nothing is
                 // left for PostCreate, which then has no round trip to make — unless the
                 // runtime may have judged the image under another name.
@@ -254,7 +311,12 @@ impl Engine {
         outcome
     }
 
-    async fn at_post_create(&self, event: &LifecycleEvent, deadline: Deadline) -> Outcome {
+    async fn at_post_create(
+        &self,
+        chain: &Chain,
+        event: &LifecycleEvent,
+        deadline: Deadline,
+    ) -> Outcome {
         let Some(container) = &event.container else {
             return Outcome::Allow;
         };
@@ -268,13 +330,14 @@ impl Engine {
                 adjusted: tracked.adjusted_at_create,
             }
         });
-        let wants = self.chain.wants(DecisionPoint::PostCreateContainer);
+        let wants = chain.wants(DecisionPoint::PostCreateContainer);
         if !wants && carried.runs.is_empty() && self.marker.is_none() {
             self.finish_post_create(&container.id, None);
             return Outcome::Allow;
         }
         let mut decided = if wants || !carried.runs.is_empty() {
             self.decide(
+                chain,
                 event,
                 DecisionPoint::PostCreateContainer,
                 true,
@@ -302,6 +365,7 @@ impl Engine {
                 .await
             {
                 Ok(Some(elapsed)) => {
+                    self.telemetry.metrics.spec_patch(elapsed);
                     applied.spec_patched = true;
                     applied.verified = Some(true);
                     applied.patch_us = Some(elapsed.as_micros() as u64);
@@ -350,6 +414,8 @@ impl Engine {
                 merged,
                 applied,
             );
+        } else {
+            self.count_decision(event, &merged, &applied);
         }
         Outcome::Allow
     }
@@ -357,14 +423,22 @@ impl Engine {
     /// The CreateContainer adjustment for `merged`, when the runtime can apply all of it and
     /// nothing else will happen at PostCreate (no plugin decides there, no guard marker): the
     /// decision is then complete at CreateContainer. `Ok(None)`: carry it to PostCreate.
+    /// A seccomp profile goes with it only on a runtime that applies one (NRI v0.10+), for a
+    /// container that asked to run unconfined: the grant checker judged the profile at create
+    /// against no profile, which is then exactly what it replaces. Any other container keeps
+    /// its profile decision on the verified patch, judged against the profile it really has.
     fn native_adjustment(
         &self,
+        chain: &Chain,
+        container: &Container,
         merged: &Merged,
     ) -> Result<Option<bulkhead_nri::Adjustment>, String> {
-        if self.chain.wants(DecisionPoint::PostCreateContainer) || self.marker.is_some() {
+        if chain.wants(DecisionPoint::PostCreateContainer) || self.marker.is_some() {
             return Ok(None);
         }
-        apply::native_adjustment(&merged.mutations)
+        let seccomp_natively = self.native_seccomp.load(Ordering::Relaxed)
+            && container.requested_seccomp == Some(RequestedSeccomp::Unconfined);
+        apply::native_adjustment(&merged.mutations, seccomp_natively)
     }
 
     /// Keeps the enforcing plugins' create-time decisions and the image for PostCreate.
@@ -394,7 +468,7 @@ impl Engine {
         });
     }
 
-    async fn at_start(&self, event: &LifecycleEvent, deadline: Deadline) -> Outcome {
+    async fn at_start(&self, chain: &Chain, event: &LifecycleEvent, deadline: Deadline) -> Outcome {
         let Some(container) = &event.container else {
             return Outcome::Allow;
         };
@@ -416,25 +490,22 @@ impl Engine {
             ),
         };
         if let Some(reason) = missed {
-            if self
-                .chain
-                .enforcing_wants(DecisionPoint::PostCreateContainer)
-                || self.marker.is_some()
-            {
+            if chain.enforcing_wants(DecisionPoint::PostCreateContainer) || self.marker.is_some() {
                 self.record_refusal(event, reason, true);
                 return Outcome::Refuse {
                     reason: reason.into(),
                 };
             }
-            if self.chain.wants(DecisionPoint::PostCreateContainer) {
+            if chain.wants(DecisionPoint::PostCreateContainer) {
                 self.record_refusal(event, reason, false);
             }
         }
-        if !self.chain.wants(DecisionPoint::StartContainer) {
+        if !chain.wants(DecisionPoint::StartContainer) {
             return Outcome::Allow;
         }
         let decided = self
             .decide(
+                chain,
                 event,
                 DecisionPoint::StartContainer,
                 true,
@@ -524,9 +595,14 @@ impl EventHandler for Engine {
             runtime = %runtime.name,
             version = %runtime.version,
             nri_level = %runtime.nri_level(),
-            plugins = self.chain.plugins().len(),
+            plugins = self.chain().plugins().len(),
             "policy engine ready"
         );
+        self.telemetry.metrics.set_info(|info| {
+            info.runtime = runtime.name.clone();
+            info.runtime_version = runtime.version.clone();
+            info.nri_level = runtime.nri_level().to_string();
+        });
         let misnamed = !runtime.nri_level().capabilities().annotates_requested_image;
         if misnamed {
             tracing::info!(
@@ -534,6 +610,10 @@ impl EventHandler for Engine {
             );
         }
         self.misnamed_images.store(misnamed, Ordering::Relaxed);
+        self.native_seccomp.store(
+            runtime.nri_level().capabilities().native_seccomp,
+            Ordering::Relaxed,
+        );
         let live: std::collections::HashSet<&str> =
             containers.iter().map(|c| c.id.as_str()).collect();
         if let Some(store) = &self.secrets {
@@ -558,21 +638,30 @@ impl EventHandler for Engine {
     }
 
     async fn handle(&self, event: &LifecycleEvent, deadline: Deadline) -> Outcome {
+        let arrived = Instant::now();
+        // One chain for the whole event, whatever a reload does meanwhile.
+        let chain = self.chain();
         let decision = async {
             match event.kind {
-                EventKind::CreateContainer => self.at_create(event, deadline).await,
-                EventKind::PostCreateContainer => self.at_post_create(event, deadline).await,
-                _ => self.at_start(event, deadline).await,
+                EventKind::CreateContainer => self.at_create(&chain, event, deadline).await,
+                EventKind::PostCreateContainer => {
+                    self.at_post_create(&chain, event, deadline).await
+                }
+                _ => self.at_start(&chain, event, deadline).await,
             }
         };
         match event.kind {
             EventKind::CreateContainer
             | EventKind::PostCreateContainer
             | EventKind::StartContainer => {
-                match tokio::time::timeout_at(deadline.at, decision).await {
+                let outcome = match tokio::time::timeout_at(deadline.at, decision).await {
                     Ok(outcome) => outcome,
-                    Err(_) => self.missed_deadline(event),
-                }
+                    Err(_) => self.missed_deadline(&chain, event),
+                };
+                self.telemetry
+                    .metrics
+                    .decision_time(event.kind.name(), arrived.elapsed());
+                outcome
             }
             EventKind::RemoveContainer => {
                 if let Some(container) = &event.container {

@@ -7,7 +7,7 @@ use bulkhead_core::merge::Merged;
 use bulkhead_core::view::DecisionPoint;
 
 use super::audit::{self, Applied, AuditRecord, ImageSubject, PodSubject, ResultRecord, Subject};
-use super::chain::PluginRun;
+use super::chain::{CallOutcome, Chain, PluginRun};
 use super::view::{self, Context};
 use super::{Engine, would_refuse};
 use bulkhead_nri::Outcome;
@@ -48,14 +48,14 @@ impl Engine {
     /// What to answer, and record, when the decision at `event` did not finish before the
     /// deadline: a refusal where the runtime honours one and an enforcing plugin wanted the
     /// point; otherwise the container proceeds (at PostCreate the start is then refused).
-    pub(super) fn missed_deadline(&self, event: &LifecycleEvent) -> Outcome {
+    pub(super) fn missed_deadline(&self, chain: &Chain, event: &LifecycleEvent) -> Outcome {
         let point = match event.kind {
             EventKind::CreateContainer => DecisionPoint::CreateContainer,
             EventKind::StartContainer => DecisionPoint::StartContainer,
             _ => DecisionPoint::PostCreateContainer,
         };
         let reason = "bulkhead: no decision within the runtime's deadline; refused (fail closed)";
-        let enforced = self.chain.enforcing_wants(point)
+        let enforced = chain.enforcing_wants(point)
             || (point == DecisionPoint::PostCreateContainer && self.marker.is_some());
         tracing::error!(event = %event.kind, enforced, "no decision before the deadline");
         self.record_refusal(event, reason, enforced);
@@ -101,6 +101,7 @@ impl Engine {
         if applied.would_refuse.is_none() {
             applied.would_refuse = would_refuse(&plugins, &merged);
         }
+        self.count_decision(event, &merged, &applied);
         self.audit.write(AuditRecord {
             time: audit::now(),
             event: event.kind.name().into(),
@@ -124,6 +125,59 @@ impl Engine {
             applied,
             view: recorded_view,
         });
+    }
+}
+
+impl Engine {
+    /// Counts one decision in `bulkhead_decisions_total`, whether or not it is recorded.
+    pub(super) fn count_decision(
+        &self,
+        event: &LifecycleEvent,
+        merged: &Merged,
+        applied: &Applied,
+    ) {
+        let verdict = match merged.verdict {
+            Verdict::Allow => "allow",
+            Verdict::Deny(_) => "deny",
+        };
+        let action = match applied.action.as_str() {
+            "refused" => "refused",
+            "refused-at-start" => "refused-at-start",
+            _ if applied.would_refuse.is_some() => "would-refuse",
+            _ => "allowed",
+        };
+        self.telemetry
+            .metrics
+            .decision(event.kind.name(), verdict, action);
+    }
+
+    /// Counts plugin calls (`calls`: these runs were made now, not carried from an earlier
+    /// event) and every mutation the grant checker refused.
+    pub(super) fn count_runs(&self, runs: &[PluginRun], calls: bool) {
+        let metrics = &self.telemetry.metrics;
+        for run in runs {
+            let outcome = match &run.outcome {
+                CallOutcome::Decided(decision) => match decision.verdict {
+                    Verdict::Allow => "allow",
+                    Verdict::Deny(_) => "deny",
+                },
+                CallOutcome::Failed { kind, .. } => kind.as_str(),
+            };
+            if calls {
+                metrics.plugin_call(
+                    &run.name,
+                    outcome,
+                    std::time::Duration::from_micros(run.duration_us),
+                );
+            }
+            if let CallOutcome::Failed {
+                violation: Some(violation),
+                ..
+            } = &run.outcome
+            {
+                metrics.refused_mutation(&run.name, violation.kind());
+            }
+        }
     }
 }
 

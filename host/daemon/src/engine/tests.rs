@@ -299,7 +299,7 @@ async fn a_missed_deadline_refuses_and_is_recorded() {
     }))]);
     let create = event(EventKind::CreateContainer, "late");
     engine.tracked(|t| t.insert("id-late".into(), Tracked::default()));
-    let outcome = engine.missed_deadline(&create);
+    let outcome = engine.missed_deadline(&engine.chain(), &create);
     assert!(refused(&outcome));
     let record = &records_for(&records, "late", "CreateContainer")[0];
     assert_eq!(record["applied"]["action"], "refused");
@@ -374,7 +374,7 @@ async fn chain_runs_in_order_within_the_deadline() {
 
     // 10 ms left, budgets of 20 ms: neither plugin may start.
     let runs = engine
-        .chain
+        .chain()
         .run(
             &view::container_view(
                 &event(EventKind::CreateContainer, "d"),
@@ -528,4 +528,121 @@ async fn other_nri_plugins_adjustments_are_judged_only_when_validation_is_on() {
         reason.starts_with("bulkhead: NRI plugin 10-tuner adjusted `seccomp-policy`"),
         "{reason}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replaced_chain_decides_from_the_next_event_and_decisions_are_counted() {
+    let at_create = |extra: Value| {
+        let mut config = json!({"points": ["create-container"]});
+        config
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        enforce(config)
+    };
+    let (engine, _records, _cache) = engine(vec![at_create(json!({"name": "judge"}))]);
+    let telemetry = Arc::new(Telemetry::default());
+    let engine = engine.with_telemetry(telemetry.clone());
+    let subscribed = engine.events();
+    let first = engine
+        .handle(&event(EventKind::CreateContainer, "before"), deadline())
+        .await;
+    assert!(!refused(&first), "{first:?}");
+
+    let (denying, _, _cache2) = engine_chain(vec![at_create(
+        json!({"name": "judge", "deny": "new policy"}),
+    )]);
+    engine.replace_chain(denying, subscribed).unwrap();
+    let second = engine
+        .handle(&event(EventKind::CreateContainer, "after"), deadline())
+        .await;
+    assert!(refused(&second), "the new chain did not decide: {second:?}");
+
+    let text = telemetry.metrics_text();
+    for line in [
+        r#"bulkhead_decisions_total{point="CreateContainer",verdict="allow",action="allowed"} 1"#,
+        r#"bulkhead_decisions_total{point="CreateContainer",verdict="deny",action="refused"} 1"#,
+        r#"bulkhead_plugin_calls_total{plugin="judge",outcome="allow"} 1"#,
+        r#"bulkhead_plugin_calls_total{plugin="judge",outcome="deny"} 1"#,
+        r#"bulkhead_decision_seconds_count{point="CreateContainer"} 2"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chain_needing_events_the_session_did_not_subscribe_to_is_refused() {
+    let (engine, _records, _cache) = engine(Vec::new());
+    let subscribed = engine.events();
+    assert!(!subscribed.contains(EventKind::CreateContainer));
+    let (wanting, _, _cache2) = engine_chain(vec![enforce(json!({
+        "name": "late", "points": ["create-container"]
+    }))]);
+    let error = engine.replace_chain(wanting, subscribed).unwrap_err();
+    assert!(
+        error.contains("CreateContainer") && error.contains("restart"),
+        "{error}"
+    );
+    assert!(
+        engine.chain().plugins().is_empty(),
+        "the chain in effect changed"
+    );
+}
+
+/// The chain of an [`engine`] built from `entries`, to put in another engine.
+fn engine_chain(entries: Vec<Entry>) -> (Chain, Records, tempfile::TempDir) {
+    let (engine, records, cache) = engine(entries);
+    (engine.chain(), records, cache)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_time_profile_goes_to_the_runtime_only_for_unconfined_containers_on_nri_v0_10() {
+    let runtime = |version: &str| RuntimeInfo {
+        name: "containerd".into(),
+        version: version.into(),
+        nri_version: String::new(),
+        request_timeout: Duration::from_secs(2),
+        registration_timeout: Duration::from_secs(5),
+    };
+    let create = |name: &str, requested: Option<RequestedSeccomp>| {
+        let mut event = event(EventKind::CreateContainer, name);
+        event.container.as_mut().unwrap().requested_seccomp = requested;
+        event
+    };
+    let (engine, _records, _cache) = engine(vec![enforce(json!({
+        "name": "hardener",
+        "points": ["create-container"],
+        "seccomp-errno": ["ptrace"]
+    }))]);
+
+    engine.synchronized(&runtime("v2.2.3"), &[], &[]).await;
+    let unconfined = engine
+        .handle(
+            &create("bare", Some(RequestedSeccomp::Unconfined)),
+            deadline(),
+        )
+        .await;
+    let Outcome::Adjust(adjustment) = unconfined else {
+        panic!("not adjusted at create: {unconfined:?}");
+    };
+    let profile = adjustment.seccomp.expect("no profile in the adjustment");
+    assert_eq!(profile.syscalls[0].names, ["ptrace"]);
+    // A container with a profile of its own: judged against it at PostCreate, on the patch.
+    let confined = engine
+        .handle(
+            &create("confined", Some(RequestedSeccomp::RuntimeDefault)),
+            deadline(),
+        )
+        .await;
+    assert_eq!(confined, Outcome::Allow);
+
+    // NRI v0.8 cannot set a profile at create.
+    engine.synchronized(&runtime("v2.1.9"), &[], &[]).await;
+    let older = engine
+        .handle(
+            &create("older", Some(RequestedSeccomp::Unconfined)),
+            deadline(),
+        )
+        .await;
+    assert_eq!(older, Outcome::Allow);
 }
