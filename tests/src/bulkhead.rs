@@ -45,17 +45,7 @@ impl Testbed {
     /// [`Testbed::secrets_dir`] and their tmpfs in the test bed, compiled plugins cached in the
     /// shared state directory.
     pub fn bulkhead_command_with_config(&self, body: &str) -> anyhow::Result<Command> {
-        let path = self.dir().join("bulkhead.toml");
-        let cache = crate::state_dir().join("plugin-cache");
-        std::fs::create_dir_all(self.secrets_dir())?;
-        let text = format!(
-            "{body}\n\n[audit]\npath = {:?}\n\n[sandbox]\ncache-dir = {:?}\n\n[secrets]\nprovider-dir = {:?}\nruntime-dir = {:?}\n",
-            self.audit_path().display().to_string(),
-            cache.display().to_string(),
-            self.secrets_dir().display().to_string(),
-            self.dir().join("secrets-run").display().to_string(),
-        );
-        std::fs::write(&path, text).with_context(|| format!("while writing {}", path.display()))?;
+        let path = self.write_bulkhead_config(body)?;
         let mut command = Command::new(bulkhead_binary()?);
         command
             .arg("run")
@@ -67,11 +57,36 @@ impl Testbed {
             .arg(self.containerd_socket())
             .arg("--log-format")
             .arg("json")
+            // A free port per daemon: tests run side by side; [`metrics_address`] reads it.
+            .arg("--metrics-address")
+            .arg("127.0.0.1:0")
             .env(
                 "BULKHEAD_LOG",
                 "info,bulkhead_daemon=debug,bulkhead_nri=debug",
             );
         Ok(command)
+    }
+
+    /// Writes the config file [`Testbed::bulkhead_command_with_config`] starts bulkhead with:
+    /// `body` plus the test-bed-local settings. Writing it again while bulkhead runs is a
+    /// reload (the file is replaced by a rename, as editors and the kubelet do).
+    pub fn write_bulkhead_config(&self, body: &str) -> anyhow::Result<PathBuf> {
+        let path = self.dir().join("bulkhead.toml");
+        let cache = crate::state_dir().join("plugin-cache");
+        std::fs::create_dir_all(self.secrets_dir())?;
+        let text = format!(
+            "{body}\n\n[audit]\npath = {:?}\n\n[sandbox]\ncache-dir = {:?}\n\n[secrets]\nprovider-dir = {:?}\nruntime-dir = {:?}\n",
+            self.audit_path().display().to_string(),
+            cache.display().to_string(),
+            self.secrets_dir().display().to_string(),
+            self.dir().join("secrets-run").display().to_string(),
+        );
+        let staged = self.dir().join(".bulkhead.toml.new");
+        std::fs::write(&staged, text)
+            .with_context(|| format!("while writing {}", staged.display()))?;
+        std::fs::rename(&staged, &path)
+            .with_context(|| format!("while replacing {}", path.display()))?;
+        Ok(path)
     }
 
     /// The secrets provider directory bulkhead reads in this test bed: write a file named after
@@ -118,6 +133,42 @@ impl Testbed {
             .await?;
         Ok(process)
     }
+}
+
+/// Where a daemon started by [`Testbed::bulkhead_command`] serves `/metrics`, `/healthz` and
+/// `/readyz`, from its log line.
+pub fn metrics_address(log: &str) -> Option<String> {
+    log_records(log).into_iter().find_map(|record| {
+        (record["message"] == "metrics endpoint listening (/metrics, /healthz, /readyz)")
+            .then(|| record["address"].as_str().map(str::to_owned))
+            .flatten()
+    })
+}
+
+/// `GET path` from the endpoint at `address` (`ip:port`): the status code and body.
+pub async fn http_get(address: &str, path: &str) -> anyhow::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .with_context(|| format!("while connecting to {address}"))?;
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: bulkhead\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await?;
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .with_context(|| format!("not an HTTP answer: {answer:?}"))?;
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
 }
 
 /// A `[[plugins]]` entry for the plugin component at `path` (in tests, usually the scripted

@@ -319,16 +319,31 @@ impl Testbed {
     /// connection close (containerd never says goodbye) and must reconnect to
     /// [`Testbed::nri_socket`]. Returns once containerd answers on its socket again.
     pub async fn restart_containerd(&self) -> anyhow::Result<()> {
+        self.containerd_script("restart").await
+    }
+
+    /// Stops containerd with SIGTERM and leaves it stopped (containers and shims survive);
+    /// [`Testbed::start_containerd`] brings it back.
+    pub async fn stop_containerd(&self) -> anyhow::Result<()> {
+        self.containerd_script("stop").await
+    }
+
+    /// Starts a containerd stopped by [`Testbed::stop_containerd`]; returns once it answers.
+    pub async fn start_containerd(&self) -> anyhow::Result<()> {
+        self.containerd_script("start").await
+    }
+
+    async fn containerd_script(&self, action: &str) -> anyhow::Result<()> {
         let output = tokio::process::Command::new("bash")
             .arg(script())
-            .arg("restart")
+            .arg(action)
             .arg(&self.dir)
             .output()
             .await
-            .context("while running tests/testbed/containerd.sh restart")?;
+            .with_context(|| format!("while running tests/testbed/containerd.sh {action}"))?;
         if !output.status.success() {
             bail!(
-                "tests/testbed/containerd.sh restart failed ({}):\n{}",
+                "tests/testbed/containerd.sh {action} failed ({}):\n{}",
                 output.status,
                 String::from_utf8_lossy(&output.stderr)
             );

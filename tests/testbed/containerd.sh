@@ -6,6 +6,8 @@
 #                              CGROUP_PARENT=, CONTAINERD_SERIES= lines
 #   containerd.sh down DIR     kill every container and shim, stop containerd, unmount, rm -rf DIR
 #   containerd.sh restart DIR  SIGTERM containerd and start it again (containers and shims survive)
+#   containerd.sh stop DIR     SIGTERM containerd and leave it stopped (containers and shims survive)
+#   containerd.sh start DIR    start a stopped containerd again
 #   containerd.sh down-all     down every DIR under <state>/run (test beds of killed test runs;
 #                              only when no tests are running)
 #
@@ -31,7 +33,7 @@ runc_bin="/usr/sbin/runc"
 log() { printf 'containerd.sh: %s\n' "$*" >&2; }
 die() { printf 'containerd.sh: error: %s\n' "$*" >&2; exit 1; }
 
-usage() { die "usage: $0 up|down|restart DIR | down-all"; }
+usage() { die "usage: $0 up|down|restart|stop|start DIR | down-all"; }
 [ "$(id -u)" = 0 ] || die "must run as root (containerd and runc need it)"
 if [ "${1:-}" = down-all ] && [ $# -eq 1 ]; then
     for d in "$state"/run/*/; do
@@ -339,11 +341,11 @@ case "$cmd" in
         echo "CGROUP_PARENT=$cgroup_parent"
         echo "CONTAINERD_SERIES=$series"
         ;;
-    restart)
+    restart|stop|start)
         check_ready
         [ -f "$dir/config.toml" ] || die "no test bed in $dir: run '$0 up $dir' first"
-        stop_containerd
-        start
+        [ "$cmd" = start ] || stop_containerd
+        [ "$cmd" = stop ] || start
         ;;
     down)
         remove_workloads
