@@ -31,10 +31,13 @@
 pub mod bench;
 mod bulkhead;
 mod cri;
+pub mod kube;
 mod process;
 mod testbed;
 
-pub use bulkhead::{bulkhead_binary, events_for_container, log_records, plugin_entry};
+pub use bulkhead::{
+    bulkhead_binary, events_for_container, http_get, log_records, metrics_address, plugin_entry,
+};
 pub use cri::{ContainerSpec, Pod};
 pub use process::Process;
 pub use testbed::{Containerd, Testbed, mounts_under, state_dir};
