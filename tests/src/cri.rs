@@ -7,12 +7,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use k8s_cri::v1::{
-    Capability, ContainerConfig, ContainerMetadata, CreateContainerRequest, ExecSyncRequest,
-    ImageSpec, Int64Value, KeyValue, LinuxContainerConfig, LinuxContainerSecurityContext,
-    LinuxPodSandboxConfig, LinuxSandboxSecurityContext, Mount, NamespaceMode, NamespaceOption,
-    PodSandboxConfig, PodSandboxMetadata, RemoveContainerRequest, RemovePodSandboxRequest,
-    RunPodSandboxRequest, SecurityProfile, StartContainerRequest, StopContainerRequest,
-    StopPodSandboxRequest, security_profile::ProfileType,
+    Capability, ContainerConfig, ContainerMetadata, ContainerStatus, ContainerStatusRequest,
+    CreateContainerRequest, ExecSyncRequest, ImageSpec, Int64Value, KeyValue, LinuxContainerConfig,
+    LinuxContainerSecurityContext, LinuxPodSandboxConfig, LinuxSandboxSecurityContext, Mount,
+    NamespaceMode, NamespaceOption, PodSandboxConfig, PodSandboxMetadata, RemoveContainerRequest,
+    RemovePodSandboxRequest, RunPodSandboxRequest, SecurityProfile, StartContainerRequest,
+    StopContainerRequest, StopPodSandboxRequest, security_profile::ProfileType,
 };
 use tonic::Status;
 
@@ -384,6 +384,20 @@ impl Testbed {
         Ok(id)
     }
 
+    /// The runtime's status of container `id` (state, exit code, start time...).
+    pub async fn container_status(&self, id: &str) -> anyhow::Result<ContainerStatus> {
+        self.cri()
+            .container_status(ContainerStatusRequest {
+                container_id: id.to_string(),
+                verbose: false,
+            })
+            .await
+            .with_context(|| format!("while asking for the status of container {id}"))?
+            .into_inner()
+            .status
+            .with_context(|| format!("no status for container {id}"))
+    }
+
     /// Runs `cmd` in a running container and returns `(exit_code, stdout, stderr)`.
     ///
     /// A non-zero exit code is not an error; a command running over 30 s is.
@@ -443,6 +457,17 @@ impl Testbed {
             .await?;
         Ok(())
     }
+}
+
+/// The value of the `name` line (e.g. `Seccomp:`) of a `/proc/<pid>/status` text, trimmed;
+/// empty when there is none.
+pub fn status_field(status: &str, name: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .map(str::trim)
+        .unwrap_or_default()
+        .to_string()
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@ mod testbed;
 pub use bulkhead::{
     bulkhead_binary, events_for_container, http_get, log_records, metrics_address, plugin_entry,
 };
-pub use cri::{ContainerSpec, Pod};
+pub use cri::{ContainerSpec, Pod, status_field};
 pub use process::Process;
 pub use testbed::{Containerd, Testbed, mounts_under, state_dir};
 

@@ -4,20 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use bulkhead_e2e::{ContainerSpec, Containerd, Testbed, images};
+use bulkhead_e2e::{ContainerSpec, Containerd, Testbed, images, status_field};
 use tonic::Code;
 
 fn sleeper(name: &str, image: &str) -> ContainerSpec {
     ContainerSpec::new(name, image).command(["sleep", "3600"])
-}
-
-fn status_field(status: &str, name: &str) -> String {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(name))
-        .map(str::trim)
-        .unwrap_or_default()
-        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -12,10 +12,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use bulkhead_e2e::cri_api::{ContainerState, ContainerStatusRequest, StopContainerRequest};
-use bulkhead_e2e::kube::{ConfigMap, Node, PodTemplate, http_get_status};
+use bulkhead_e2e::cri_api::{ContainerState, StopContainerRequest};
+use bulkhead_e2e::kube::{ConfigMap, Node, PodTemplate};
 use bulkhead_e2e::{
-    ContainerSpec, Pod, Testbed, bulkhead_binary, images, log_records, mounts_under,
+    ContainerSpec, Pod, Testbed, bulkhead_binary, http_get, images, log_records, mounts_under,
+    status_field,
 };
 use serde_json::Value;
 use tonic::Code;
@@ -139,16 +140,7 @@ impl Drop for LogOnFailure<'_> {
 
 /// The container's state and exit code.
 async fn container_state(testbed: &Testbed, id: &str) -> anyhow::Result<(ContainerState, i32)> {
-    let status = testbed
-        .cri()
-        .container_status(ContainerStatusRequest {
-            container_id: id.to_string(),
-            verbose: false,
-        })
-        .await?
-        .into_inner()
-        .status
-        .context("no container status")?;
+    let status = testbed.container_status(id).await?;
     Ok((status.state(), status.exit_code))
 }
 
@@ -178,7 +170,9 @@ async fn wait_until_registered(testbed: &Testbed, pod: &Pod, id: &str) -> anyhow
 async fn wait_for_http_ok(port: u16, path: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let answer = http_get_status(port, path).await;
+        let answer = http_get(&format!("127.0.0.1:{port}"), path)
+            .await
+            .map(|(status, _)| status);
         if matches!(answer, Ok(200)) {
             return Ok(());
         }
@@ -189,15 +183,6 @@ async fn wait_for_http_ok(port: u16, path: &str) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-fn status_field(status: &str, name: &str) -> String {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(name))
-        .map(str::trim)
-        .unwrap_or_default()
-        .to_string()
 }
 
 /// bulkhead's audit record (JSON lines on its standard output) of container `name` at `event`,
@@ -339,7 +324,12 @@ async fn the_daemonset_s_pod_registers_with_containerd_and_enforces_the_baseline
         "bulkhead's own log does not say it registered"
     );
     wait_for_http_ok(running.port, &ready_path).await?;
-    assert_eq!(http_get_status(running.port, &live_path).await?, 200);
+    assert_eq!(
+        http_get(&format!("127.0.0.1:{}", running.port), &live_path)
+            .await?
+            .0,
+        200
+    );
     // Its secrets tmpfs, mounted inside the container, reached the node (Bidirectional), where
     // containerd bind-mounts secrets from.
     let runtime_dir = running.node.host_path("/run/bulkhead");

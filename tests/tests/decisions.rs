@@ -5,7 +5,6 @@
 //! The plugin is `bulkhead-test-plugin-scripted`, whose name, decision points and answer come
 //! from its `[plugins.config]` table.
 
-use bulkhead_e2e::cri_api::ContainerStatusRequest;
 use bulkhead_e2e::{ContainerSpec, Pod, Testbed, images};
 use serde_json::Value;
 use tonic::Code;
@@ -26,17 +25,7 @@ fn audited(testbed: &Testbed, name: &str, event: &str) -> Vec<Value> {
 
 /// Whether the container's process ever started, per CRI.
 async fn ever_started(testbed: &Testbed, id: &str) -> anyhow::Result<bool> {
-    let status = testbed
-        .cri()
-        .container_status(ContainerStatusRequest {
-            container_id: id.to_string(),
-            verbose: false,
-        })
-        .await?
-        .into_inner()
-        .status
-        .expect("status");
-    Ok(status.started_at != 0)
+    Ok(testbed.container_status(id).await?.started_at != 0)
 }
 
 async fn start_with(

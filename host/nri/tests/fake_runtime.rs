@@ -141,13 +141,18 @@ impl Peer {
     }
 
     async fn configure(&mut self, request_timeout_ms: i64) -> api::ConfigureResponse {
-        let request = api::ConfigureRequest {
+        self.configure_as(api::ConfigureRequest {
             runtime_name: "fake".into(),
             runtime_version: "2.1.9+fake".into(),
             registration_timeout: 5000,
             request_timeout: request_timeout_ms,
             ..Default::default()
-        };
+        })
+        .await
+    }
+
+    /// Configure as the runtime `request` describes.
+    async fn configure_as(&mut self, request: api::ConfigureRequest) -> api::ConfigureResponse {
         let response = self
             .call(
                 "Configure",
@@ -474,24 +479,16 @@ async fn a_v0_12_runtime_exchanges_versions_and_calls_one_rpc_per_event() {
     let mut peer = harness.accept().await;
     let (register_id, register) = peer.expect_register().await;
     assert_eq!(register.nri_version, "v0.12.0");
-    let configure = api::ConfigureRequest {
-        runtime_name: "containerd".into(),
-        runtime_version: "v2.3.4".into(),
-        registration_timeout: 5000,
-        request_timeout: 2000,
-        nri_version: "v0.12.2".into(),
-        ..Default::default()
-    };
     let configured = peer
-        .call(
-            "Configure",
-            configure.encode_to_vec(),
-            Duration::from_secs(2),
-            4096,
-        )
+        .configure_as(api::ConfigureRequest {
+            runtime_name: "containerd".into(),
+            runtime_version: "v2.3.4".into(),
+            registration_timeout: 5000,
+            request_timeout: 2000,
+            nri_version: "v0.12.2".into(),
+            ..Default::default()
+        })
         .await;
-    assert_eq!(configured.status, None);
-    let configured = api::ConfigureResponse::decode(configured.payload.as_slice()).unwrap();
     assert_eq!(
         configured.events as u32,
         0x7FF | nri::plugin_service::VALIDATE_CONTAINER_ADJUSTMENT_BIT,
@@ -822,22 +819,14 @@ async fn a_v0_10_runtime_gets_the_seccomp_profile_at_create() {
     let harness = Harness::start();
     let mut peer = harness.accept().await;
     let (register_id, _) = peer.expect_register().await;
-    let configure = api::ConfigureRequest {
+    peer.configure_as(api::ConfigureRequest {
         runtime_name: "containerd".into(),
         runtime_version: "v2.2.3".into(),
         registration_timeout: 5000,
         request_timeout: 2000,
         ..Default::default()
-    };
-    let configured = peer
-        .call(
-            "Configure",
-            configure.encode_to_vec(),
-            Duration::from_secs(2),
-            4096,
-        )
-        .await;
-    assert_eq!(configured.status, None);
+    })
+    .await;
     peer.answer_register(register_id, None).await;
     peer.synchronize(vec![], vec![], false).await;
 

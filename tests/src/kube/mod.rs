@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 use anyhow::{Context, bail};
 use k8s_cri::v1::{Mount, MountPropagation, NamespaceMode};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::{ContainerSpec, Pod, Testbed};
 
@@ -252,22 +251,6 @@ impl Testbed {
         })
         .await
     }
-}
-
-/// What a kubelet's `httpGet` probe sees: the status code of `GET path` on the node's loopback
-/// at `port` (host network), or an error when nothing answers.
-pub async fn http_get_status(port: u16, path: &str) -> anyhow::Result<u16> {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await?;
-    let response = String::from_utf8_lossy(&response);
-    let code = response
-        .split_whitespace()
-        .nth(1)
-        .with_context(|| format!("not an HTTP response: {response:?}"))?;
-    Ok(code.parse()?)
 }
 
 /// Fails on a field of `object` that is neither `known` nor `ignored`.

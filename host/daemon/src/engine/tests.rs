@@ -146,16 +146,18 @@ fn records_for(records: &Records, name: &str, event: &str) -> Vec<Value> {
         .collect()
 }
 
+/// A scripted plugin's config deciding at CreateContainer, with `extra` keys.
+fn at_create(extra: Value) -> Value {
+    let mut config = json!({"points": ["create-container"]});
+    config
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    config
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_refusal_at_create_is_recorded() {
-    let at_create = |extra: Value| {
-        let mut config = json!({"points": ["create-container"]});
-        config
-            .as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
-        config
-    };
     // (what refuses, the plugins, the record's plugin failure kind if any)
     let cases: Vec<(&str, Vec<Entry>, Option<&str>)> = vec![
         (
@@ -532,15 +534,7 @@ async fn other_nri_plugins_adjustments_are_judged_only_when_validation_is_on() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_replaced_chain_decides_from_the_next_event_and_decisions_are_counted() {
-    let at_create = |extra: Value| {
-        let mut config = json!({"points": ["create-container"]});
-        config
-            .as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
-        enforce(config)
-    };
-    let (engine, _records, _cache) = engine(vec![at_create(json!({"name": "judge"}))]);
+    let (engine, _records, _cache) = engine(vec![enforce(at_create(json!({"name": "judge"})))]);
     let telemetry = Arc::new(Telemetry::default());
     let engine = engine.with_telemetry(telemetry.clone());
     let subscribed = engine.events();
@@ -549,9 +543,9 @@ async fn a_replaced_chain_decides_from_the_next_event_and_decisions_are_counted(
         .await;
     assert!(!refused(&first), "{first:?}");
 
-    let (denying, _, _cache2) = engine_chain(vec![at_create(
+    let (denying, _, _cache2) = engine_chain(vec![enforce(at_create(
         json!({"name": "judge", "deny": "new policy"}),
-    )]);
+    ))]);
     engine.replace_chain(denying, subscribed).unwrap();
     let second = engine
         .handle(&event(EventKind::CreateContainer, "after"), deadline())
