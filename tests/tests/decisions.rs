@@ -5,7 +5,7 @@
 //! The plugin is `bulkhead-test-plugin-scripted`, whose name, decision points and answer come
 //! from its `[plugins.config]` table.
 
-use bulkhead_e2e::{ContainerSpec, Pod, Testbed, images};
+use bulkhead_e2e::{ContainerSpec, Pod, Testbed, images, status_field};
 use serde_json::Value;
 use tonic::Code;
 
@@ -130,14 +130,7 @@ annotations = { "example.com/checked-by" = "hardener" }"#,
     let id = testbed.run_container(&pod, sleeper("hard")).await?;
 
     let (_, status, _) = testbed.exec_sync(&id, ["cat", "/proc/self/status"]).await?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .map(str::trim)
-            .unwrap_or_default()
-            .to_string()
-    };
+    let field = |name: &str| status_field(&status, name);
     assert_eq!(field("CapEff:"), "0000000000000400", "{status}");
     assert_eq!(field("Seccomp:"), "2", "{status}");
     assert_eq!(field("NoNewPrivs:"), "1", "{status}");
