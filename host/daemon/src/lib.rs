@@ -3,6 +3,7 @@
 //!
 //! - [`engine`]: what happens on an event — context, plugin chain, merge, enforcement, audit;
 //! - [`secrets`]: granted secrets materialized on a private tmpfs and bind-mounted read-only;
+//! - [`configuration`]: where the configuration comes from, and the chain it describes;
 //! - [`daemon`]: `bulkhead run` — configuration, preflight checks, loading plugins, the session
 //!   loop;
 //! - [`telemetry`]: Prometheus metrics, liveness and readiness on `[metrics] address`;
@@ -13,6 +14,7 @@
 //! The NRI protocol — how containerd tells bulkhead about pods and containers — is its own
 //! crate, `bulkhead-nri`; the engine implements its `EventHandler`.
 
+pub mod configuration;
 pub mod daemon;
 pub mod engine;
 pub mod reload;

@@ -8,8 +8,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use bulkhead_core::config::{Config, LogFormat};
-use bulkhead_daemon::daemon::{self, Overrides};
-use bulkhead_daemon::reload::ConfigSource;
+use bulkhead_daemon::configuration::{self, ConfigSource, Overrides};
+use bulkhead_daemon::daemon;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -74,10 +74,13 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
 /// prints the effective configuration and what each plugin declares.
 fn check_config(path: Option<&std::path::Path>) -> anyhow::Result<()> {
     let (config, what) = match path {
-        Some(path) => (daemon::load_config(path)?, path.display().to_string()),
+        Some(path) => (
+            configuration::load_config(path)?,
+            path.display().to_string(),
+        ),
         None => (Config::default(), "the built-in baseline".to_string()),
     };
-    let chain = daemon::load_chain(&config)?;
+    let chain = configuration::load_chain(&config)?;
     let effective = toml::to_string_pretty(&config).context("cannot print the configuration")?;
     println!("# {what} is valid; effective configuration:\n{effective}");
     println!("# plugins, in chain order:");

@@ -13,14 +13,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use bulkhead_core::config::Config;
 use bulkhead_core::event::EventMask;
 use notify::Watcher as _;
-use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
-use crate::daemon::{Overrides, load_chain};
+use crate::configuration::{ConfigSource, Loaded, load_chain};
 use crate::engine::Engine;
 use crate::engine::chain::Chain;
 use crate::telemetry::Telemetry;
@@ -29,58 +28,6 @@ use crate::telemetry::metrics::PluginInfoLabels;
 /// How long a file change may keep changing before it is read: editors and the kubelet write
 /// in several steps.
 const SETTLE: Duration = Duration::from_millis(100);
-
-/// Where the configuration comes from: a file (or none: the built-in baseline) and the
-/// command line's overrides, applied again on every reload.
-#[derive(Debug, Clone, Default)]
-pub struct ConfigSource {
-    /// `--config`.
-    pub path: Option<PathBuf>,
-    /// The command line's settings.
-    pub overrides: Overrides,
-}
-
-/// A configuration as read, with the digest of the text it came from.
-pub struct Loaded {
-    /// The validated configuration, overrides applied.
-    pub config: Config,
-    /// `sha256:<hex>` of the file's bytes; `default` without a file.
-    pub digest: String,
-}
-
-impl ConfigSource {
-    /// Reads, parses and validates the configuration; errors name the file.
-    pub fn load(&self) -> anyhow::Result<Loaded> {
-        let (config, digest) = match &self.path {
-            Some(path) => {
-                let bytes = std::fs::read(path)
-                    .with_context(|| format!("cannot read config file {}", path.display()))?;
-                let text = String::from_utf8(bytes.clone())
-                    .with_context(|| format!("config file {} is not UTF-8", path.display()))?;
-                let config = Config::from_toml(&text)
-                    .with_context(|| format!("invalid config file {}", path.display()))?;
-                (config, digest_of(&bytes))
-            }
-            None => (Config::default(), "default".to_string()),
-        };
-        let config = self.overrides.clone().apply(config)?;
-        Ok(Loaded { config, digest })
-    }
-
-    /// The digest of the file as it is now, if it can be read.
-    fn current_digest(&self) -> Option<String> {
-        self.path
-            .as_ref()
-            .and_then(|path| std::fs::read(path).ok())
-            .map(|bytes| digest_of(&bytes))
-    }
-}
-
-fn digest_of(bytes: &[u8]) -> String {
-    let hash = Sha256::digest(bytes);
-    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
-}
 
 /// Refuses a new configuration that changes what only a restart applies; names the first such
 /// section.
@@ -307,27 +254,5 @@ mod tests {
         new.audit.path = "/elsewhere.jsonl".into();
         let error = check_fixed(&running, &new).unwrap_err().to_string();
         assert!(error.contains("[audit]"), "{error}");
-    }
-
-    #[test]
-    fn the_digest_is_of_the_file_and_overrides_apply_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bulkhead.toml");
-        std::fs::write(&path, "plugins = []\n").unwrap();
-        let source = ConfigSource {
-            path: Some(path.clone()),
-            overrides: Overrides {
-                nri_socket: Some("/tmp/nri.sock".into()),
-                ..Overrides::default()
-            },
-        };
-        let loaded = source.load().unwrap();
-        assert!(loaded.digest.starts_with("sha256:"), "{}", loaded.digest);
-        assert_eq!(loaded.config.nri.socket, PathBuf::from("/tmp/nri.sock"));
-        assert_eq!(source.current_digest().unwrap(), loaded.digest);
-        std::fs::write(&path, "plugins = [\n").unwrap();
-        let error = format!("{:#}", source.load().err().unwrap());
-        assert!(error.contains("bulkhead.toml"), "{error}");
-        assert_ne!(source.current_digest().unwrap(), loaded.digest);
     }
 }

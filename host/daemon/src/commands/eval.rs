@@ -2,7 +2,7 @@
 //! container view, offline, decided exactly as the daemon decides — for trying a policy (or a
 //! change to one) before it reaches a node.
 //!
-//! The chain is the daemon's own: [`daemon::load_chain`] builds it from the configuration
+//! The chain is the daemon's own: [`configuration::load_chain`] builds it from the configuration
 //! (built-ins, paths, per-plugin config, limits, modes, failure policies, grants and
 //! `[[secrets.grants]]`), [`Chain::run`] calls the plugins that want the view's decision point
 //! under the deadline the NRI server would give them, [`Chain::judge`] holds every answer against
@@ -31,7 +31,7 @@ use bulkhead_core::grants::{CurrentSpec, Subject};
 use bulkhead_core::merge::{self, Merged};
 use bulkhead_core::view::{ContainerView, DecisionPoint};
 use bulkhead_daemon::engine::chain::{CallOutcome, Chain, PluginRun};
-use bulkhead_daemon::{daemon, engine};
+use bulkhead_daemon::{configuration, engine};
 use bulkhead_nri::Deadline;
 use serde::Serialize;
 
@@ -106,7 +106,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         return run_plugins(&args, &view);
     }
     let config = match &args.config {
-        Some(path) => daemon::load_config(path)?,
+        Some(path) => configuration::load_config(path)?,
         None => Config::default(),
     };
     let timeout = Duration::from_millis(args.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT_MS));
@@ -139,7 +139,7 @@ pub fn evaluate(
     request_timeout: Duration,
 ) -> anyhow::Result<Report> {
     config.sandbox.cache_dir = PathBuf::new();
-    let chain = daemon::load_chain(&config).context("while loading the plugin chain")?;
+    let chain = configuration::load_chain(&config).context("while loading the plugin chain")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
