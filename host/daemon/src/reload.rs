@@ -236,6 +236,42 @@ fn watch_file(path: &Path, changed: Arc<Notify>) -> Option<notify::RecommendedWa
 mod tests {
     use super::*;
 
+    /// A ConfigMap volume: `bulkhead.toml -> ..data/bulkhead.toml`, `..data -> ..<timestamp>`;
+    /// the kubelet updates it by writing a new timestamped directory and renaming a new `..data`
+    /// symlink over the old one. The file itself is never written.
+    #[tokio::test]
+    async fn a_config_map_update_is_seen_through_its_symlink_swap() {
+        use std::os::unix::fs::symlink;
+        let volume = tempfile::tempdir().unwrap();
+        let dir = volume.path();
+        std::fs::create_dir(dir.join("..2026_12_01_a")).unwrap();
+        std::fs::write(dir.join("..2026_12_01_a/bulkhead.toml"), "plugins = []\n").unwrap();
+        symlink("..2026_12_01_a", dir.join("..data")).unwrap();
+        symlink("..data/bulkhead.toml", dir.join("bulkhead.toml")).unwrap();
+        let source = ConfigSource {
+            path: Some(dir.join("bulkhead.toml")),
+            ..ConfigSource::default()
+        };
+        let before = source.current_digest().unwrap();
+        let changed = Arc::new(Notify::new());
+        let _watcher = watch_file(source.path.as_deref().unwrap(), changed.clone()).unwrap();
+
+        std::fs::create_dir(dir.join("..2026_12_01_b")).unwrap();
+        std::fs::write(
+            dir.join("..2026_12_01_b/bulkhead.toml"),
+            "[[plugins]]\nbuiltin = \"seccomp\"\n",
+        )
+        .unwrap();
+        symlink("..2026_12_01_b", dir.join("..data_tmp")).unwrap();
+        std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).unwrap();
+
+        tokio::time::timeout(Duration::from_secs(5), changed.notified())
+            .await
+            .expect("the swap woke no reload");
+        assert_ne!(source.current_digest().unwrap(), before);
+        assert_eq!(source.load().unwrap().config.plugins.len(), 1);
+    }
+
     #[test]
     fn fixed_settings_cannot_change_by_reload() {
         let running = Config::default();
