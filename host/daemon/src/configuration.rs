@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use bulkhead_core::config::Config;
+use bulkhead_core::config::{Config, PluginConfig};
 use bulkhead_core::seccomp_profiles::HeldProfiles;
 use bulkhead_runtime::{PluginLimits, Runtime, RuntimeOptions};
 use sha2::{Digest, Sha256};
@@ -139,7 +139,14 @@ pub fn load_chain(config: &Config) -> anyhow::Result<Chain> {
             ..PluginLimits::default()
         };
         let loaded = match (&entry.path, entry.builtin) {
-            (Some(path), _) => runtime.load(path, limits),
+            (Some(path), _) => {
+                // Read once: the bytes checked against the pin are the bytes compiled.
+                let wasm = fs::read(path)
+                    .with_context(|| format!("plugins[{i}]: cannot read {}", path.display()))?;
+                check_pin(entry, &wasm)
+                    .with_context(|| format!("plugins[{i}] ({})", entry.source()))?;
+                runtime.load_bytes(path, &wasm, limits)
+            }
             (None, Some(builtin)) => runtime.load_bytes(
                 Path::new(&entry.source()),
                 bulkhead_builtin::component(builtin),
@@ -175,6 +182,18 @@ pub fn load_chain(config: &Config) -> anyhow::Result<Chain> {
 }
 
 const MIB: usize = 1 << 20;
+
+/// Refuses a component whose sha256 is not the entry's `sha256` pin.
+fn check_pin(entry: &PluginConfig, wasm: &[u8]) -> anyhow::Result<()> {
+    let Some(pinned) = entry.pinned_digest() else {
+        return Ok(());
+    };
+    let actual = digest_of(wasm);
+    if actual != pinned {
+        bail!("the file's digest is {actual}, not the pinned {pinned} (sha256): refused");
+    }
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests {
@@ -227,5 +246,38 @@ mod tests {
         let error = format!("{:#}", source.load().err().unwrap());
         assert!(error.contains("bulkhead.toml"), "{error}");
         assert_ne!(source.current_digest().unwrap(), loaded.digest);
+    }
+
+    #[test]
+    fn a_pinned_plugin_loads_only_with_the_pinned_content() {
+        let wasm = std::fs::read(bulkhead_test_plugins::SCRIPTED).unwrap();
+        let right = digest_of(&wasm);
+        let wrong = format!("sha256:{}", "0".repeat(64));
+        let cache = tempfile::tempdir().unwrap();
+        let config = |pins: [&str; 2]| {
+            let entries: String = pins
+                .iter()
+                .enumerate()
+                .map(|(i, pin)| {
+                    format!(
+                        "[[plugins]]\npath = {:?}\nsha256 = {pin:?}\n[plugins.config]\nname = \"p{i}\"\n",
+                        bulkhead_test_plugins::SCRIPTED,
+                    )
+                })
+                .collect();
+            Config::from_toml(&format!(
+                "[sandbox]\ncache-dir = {:?}\n{entries}",
+                cache.path().display().to_string()
+            ))
+            .unwrap()
+        };
+        let chain = load_chain(&config([&right, &right])).unwrap();
+        assert_eq!(chain.plugins().len(), 2);
+        assert_eq!(chain.plugins()[0].plugin.digest(), right);
+        // One bad pin and nothing loads: the chain is never half loaded.
+        let error = format!("{:#}", load_chain(&config([&right, &wrong])).err().unwrap());
+        assert!(error.contains("plugins[1]"), "{error}");
+        assert!(error.contains(&right) && error.contains(&wrong), "{error}");
+        assert!(error.contains("refused"), "{error}");
     }
 }

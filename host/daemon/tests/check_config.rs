@@ -127,3 +127,39 @@ fn the_seccomp_plugins_old_profile_keys_point_to_the_host_config() {
     assert!(!out.status.success(), "check-config passed: {stderr}");
     assert!(stderr.contains("[seccomp] architectures"), "{stderr}");
 }
+
+#[test]
+fn a_plugin_file_that_is_not_its_pinned_content_fails_the_check() {
+    use sha2::{Digest, Sha256};
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = std::fs::read(bulkhead_test_plugins::SCRIPTED).unwrap();
+    let pin: String = Sha256::digest(&wasm)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let copy = dir.path().join("plugin.wasm");
+    std::fs::write(&copy, &wasm).unwrap();
+    let entry = format!(
+        "[[plugins]]\npath = {:?}\nsha256 = \"sha256:{pin}\"\n[plugins.config]\nname = \"pinned\"\n",
+        copy.display().to_string()
+    );
+    let out = check_config(&entry);
+    assert!(
+        out.status.success(),
+        "the pinned file was refused: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Someone with write access to the plugin directory swaps the component.
+    let mut tampered = wasm;
+    tampered.extend_from_slice(b"\0\0\0\0");
+    std::fs::write(&copy, tampered).unwrap();
+    let out = check_config(&entry);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a tampered file passed: {stderr}");
+    assert!(stderr.contains("plugins[0]"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("not the pinned sha256:{pin}")),
+        "{stderr}"
+    );
+}

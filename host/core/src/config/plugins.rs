@@ -96,6 +96,10 @@ pub struct PluginConfig {
     /// An embedded first-party plugin. Exactly one of `path` and `builtin`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub builtin: Option<Builtin>,
+    /// The sha256 the `path` file must have (`sha256:<hex>` or `<hex>`): a file with any other
+    /// content is refused before it is compiled. Built-ins are pinned by the binary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
     /// `enforce` (default) or `audit`.
     #[serde(default)]
     pub mode: PluginMode,
@@ -123,6 +127,7 @@ impl PluginConfig {
         PluginConfig {
             path: None,
             builtin: Some(builtin),
+            sha256: None,
             mode: PluginMode::default(),
             failure_policy: FailurePolicy::default(),
             time_budget_ms: default_time_budget_ms(),
@@ -156,6 +161,16 @@ impl PluginConfig {
             (None, Some(builtin)) => format!("builtin:{}", builtin.name()),
             (None, None) => "<no path or builtin>".into(),
         }
+    }
+
+    /// The pinned digest as the runtime writes digests (`sha256:<lowercase hex>`), if pinned.
+    pub fn pinned_digest(&self) -> Option<String> {
+        self.sha256.as_deref().map(|pin| {
+            format!(
+                "sha256:{}",
+                pin.trim_start_matches("sha256:").to_ascii_lowercase()
+            )
+        })
     }
 
     /// The plugin's settings as the JSON text its `config` import returns.
@@ -204,6 +219,23 @@ impl PluginConfig {
             }
             _ => {}
         }
+        if let Some(pin) = &self.sha256 {
+            let hex = pin.strip_prefix("sha256:").unwrap_or(pin);
+            if self.builtin.is_some() {
+                return Err(invalid(
+                    &format!("{at}.sha256"),
+                    "pins a `path` plugin; built-ins are pinned by the bulkhead binary".into(),
+                ));
+            }
+            if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(invalid(
+                    &format!("{at}.sha256"),
+                    format!(
+                        "must be 64 hex digits, optionally after `sha256:` (`sha256sum` of the .wasm file), got {pin:?}"
+                    ),
+                ));
+            }
+        }
         if !(1..=MAX_PLUGIN_TIME_BUDGET_MS).contains(&self.time_budget_ms) {
             return Err(invalid(
                 &format!("{at}.time-budget-ms"),
@@ -240,6 +272,34 @@ fn default_memory_limit_mib() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry(text: &str) -> Result<PluginConfig, Error> {
+        let entry: PluginConfig = toml::from_str(text).unwrap();
+        entry.validate("plugins[0]").map(|()| entry)
+    }
+
+    #[test]
+    fn a_pin_is_a_sha256_of_a_path_plugin() {
+        let hex = "AB".repeat(32);
+        let pinned = entry(&format!("path = \"/p.wasm\"\nsha256 = \"{hex}\"")).unwrap();
+        assert_eq!(
+            pinned.pinned_digest().unwrap(),
+            format!("sha256:{}", "ab".repeat(32))
+        );
+        let prefixed = entry(&format!("path = \"/p.wasm\"\nsha256 = \"sha256:{hex}\"")).unwrap();
+        assert_eq!(prefixed.pinned_digest(), pinned.pinned_digest());
+        assert_eq!(entry("path = \"/p.wasm\"").unwrap().pinned_digest(), None);
+        for bad in ["abc", "sha512:00", &"g".repeat(64)] {
+            let error = entry(&format!("path = \"/p.wasm\"\nsha256 = \"{bad}\""))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("plugins[0].sha256"), "{bad}: {error}");
+        }
+        let error = entry(&format!("builtin = \"seccomp\"\nsha256 = \"{hex}\""))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("built-ins are pinned"), "{error}");
+    }
 
     #[test]
     fn builtins_need_exactly_what_they_return() {
