@@ -33,6 +33,7 @@ mod bulkhead;
 mod cri;
 pub mod kube;
 mod process;
+pub mod registry;
 mod testbed;
 
 pub use bulkhead::{

@@ -43,7 +43,7 @@ debian_archive() {
 [ "$(uname -m)" = x86_64 ] || die "only linux/amd64 is supported, this is $(uname -m)"
 
 # --- 1. Debian packages -------------------------------------------------------------------------
-packages=(runc busybox-static protobuf-compiler ca-certificates python3 util-linux)
+packages=(runc busybox-static protobuf-compiler ca-certificates python3 util-linux docker-registry)
 missing=()
 for p in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

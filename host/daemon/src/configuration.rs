@@ -3,14 +3,18 @@
 //! sandbox. `bulkhead run` uses it at start and on every reload; `check-config` and `eval` to
 //! build the same chain offline.
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use bulkhead_core::config::{Config, PluginConfig};
+use bulkhead_core::config::{Config, PluginConfig, Verify};
 use bulkhead_core::seccomp_profiles::HeldProfiles;
+use bulkhead_registry::auth::Credentials;
+use bulkhead_registry::{Registry, RegistryOptions};
 use bulkhead_runtime::{PluginLimits, Runtime, RuntimeOptions};
+use bulkhead_signature::{PublicKey, verify_any};
 use sha2::{Digest, Sha256};
 
 use crate::engine::chain::{Chain, ChainPlugin};
@@ -130,6 +134,8 @@ pub fn load_chain(config: &Config) -> anyhow::Result<Chain> {
         ..RuntimeOptions::default()
     })
     .context("cannot start the plugin sandbox")?;
+    // Every `oci` component first: one that cannot be had loads no plugin at all.
+    let mut pulled = pull_components(config)?;
     let mut plugins = Vec::with_capacity(config.plugins.len());
     for (i, entry) in config.plugins.iter().enumerate() {
         let limits = PluginLimits {
@@ -139,6 +145,10 @@ pub fn load_chain(config: &Config) -> anyhow::Result<Chain> {
             ..PluginLimits::default()
         };
         let loaded = match (&entry.path, entry.builtin) {
+            (None, None) if entry.oci.is_some() => {
+                let wasm = pulled.remove(&i).unwrap_or_default();
+                runtime.load_bytes(Path::new(&entry.source()), &wasm, limits)
+            }
             (Some(path), _) => {
                 // Read once: the bytes checked against the pin are the bytes compiled.
                 let wasm = fs::read(path)
@@ -182,6 +192,90 @@ pub fn load_chain(config: &Config) -> anyhow::Result<Chain> {
 }
 
 const MIB: usize = 1 << 20;
+
+/// Pulls every `oci` entry's component, verified against its pinned digest, from the cache
+/// under `[sandbox] cache-dir` when it is there (a node restarting without registry access
+/// still starts), else from the registry. Keyed by the entry's index.
+fn pull_components(config: &Config) -> anyhow::Result<HashMap<usize, Vec<u8>>> {
+    let entries: Vec<(usize, &str, Verify)> = config
+        .plugins
+        .iter()
+        .enumerate()
+        .filter_map(|(i, entry)| {
+            let verify = entry.verify.unwrap_or(config.registry.verify);
+            entry.oci.as_deref().map(|reference| (i, reference, verify))
+        })
+        .collect();
+    if entries.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let credentials = match &config.registry.auth_file {
+        Some(path) => Credentials::from_file(path).context("[registry] auth-file")?,
+        None => Credentials::default(),
+    };
+    let keys = config
+        .registry
+        .keys
+        .iter()
+        .map(|path| {
+            let pem = fs::read_to_string(path).with_context(|| {
+                format!(
+                    "cannot read the cosign public key {} ([registry] keys)",
+                    path.display()
+                )
+            })?;
+            PublicKey::from_pem(&pem).with_context(|| {
+                format!("the cosign public key {} ([registry] keys)", path.display())
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let cache_dir = &config.sandbox.cache_dir;
+    let registry = Registry::new(RegistryOptions {
+        insecure: config.registry.insecure.clone(),
+        credentials,
+        cache_dir: (!cache_dir.as_os_str().is_empty()).then(|| cache_dir.join("oci")),
+    });
+    // Its own thread and runtime: callers are the daemon's async start, a reload's blocking
+    // task and the offline commands alike.
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .context("cannot start a runtime to pull plugins")?;
+                let mut pulled = HashMap::new();
+                for (i, reference, verify) in entries {
+                    let started = std::time::Instant::now();
+                    let component = runtime
+                        .block_on(registry.pull(reference))
+                        .with_context(|| format!("plugins[{i}] ({reference})"))?;
+                    if verify == Verify::Required {
+                        let signatures = runtime
+                            .block_on(registry.signatures(reference, &component.manifest_digest))
+                            .with_context(|| format!("plugins[{i}] ({reference})"))?;
+                        let (key, _) = verify_any(&keys, &signatures, &component.manifest_digest)
+                            .with_context(|| {
+                                format!("plugins[{i}] ({reference}): no valid cosign signature by a key of [registry] keys; refused")
+                            })?;
+                        tracing::info!(reference, key, "plugin signature verified");
+                    }
+                    tracing::info!(
+                        reference,
+                        digest = %component.manifest_digest,
+                        from_cache = component.from_cache,
+                        bytes = component.wasm.len(),
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "plugin pulled"
+                    );
+                    pulled.insert(i, component.wasm);
+                }
+                Ok(pulled)
+            })
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("pulling plugins panicked")))
+    })
+}
 
 /// Refuses a component whose sha256 is not the entry's `sha256` pin.
 fn check_pin(entry: &PluginConfig, wasm: &[u8]) -> anyhow::Result<()> {

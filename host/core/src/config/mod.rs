@@ -69,6 +69,42 @@ pub struct Config {
     /// Where `/metrics`, `/healthz` and `/readyz` are served.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// How `oci` plugins are pulled.
+    #[serde(default)]
+    pub registry: RegistryConfig,
+}
+
+/// `[registry]`: reaching the OCI registries `oci` plugins come from.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RegistryConfig {
+    /// Registries (`host:port`, as references write them) spoken to in plain HTTP. Loopback
+    /// registries always may; every other one is HTTPS. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub insecure: Vec<String>,
+    /// A docker-style `config.json` with registry credentials. Default: none (anonymous).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_file: Option<PathBuf>,
+    /// cosign public keys (PEM, ECDSA P-256) a plugin's signature must verify with. Default:
+    /// none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<PathBuf>,
+    /// Whether `oci` plugins must carry a signature by one of `keys`: `required` (default) or
+    /// `off`; a plugin's own `verify` overrides it.
+    #[serde(default)]
+    pub verify: Verify,
+}
+
+/// Whether an `oci` plugin's cosign signature is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verify {
+    /// A signature by one of `[registry] keys` over the pinned digest, or the plugin does not
+    /// load.
+    #[default]
+    Required,
+    /// The digest pin alone.
+    Off,
 }
 
 /// Default `[metrics] address`: loopback only; a DaemonSet with host networking sets
@@ -138,6 +174,7 @@ impl Default for Config {
             guard: GuardConfig::default(),
             seccomp: SeccompConfig::default(),
             metrics: MetricsConfig::default(),
+            registry: RegistryConfig::default(),
         }
     }
 }
@@ -356,6 +393,17 @@ impl Config {
         }
         self.nri.validation.validate()?;
         self.metrics.validate()?;
+        for (i, plugin) in self.plugins.iter().enumerate() {
+            if plugin.oci.is_some()
+                && plugin.verify.unwrap_or(self.registry.verify) == Verify::Required
+                && self.registry.keys.is_empty()
+            {
+                return Err(invalid(
+                    &format!("plugins[{i}].verify"),
+                    "signatures are required (the default) but [registry] keys names no cosign public key: add one, or set verify = \"off\" to rely on the digest pin alone".into(),
+                ));
+            }
+        }
         if self.nri.socket.as_os_str().is_empty() {
             return Err(invalid("nri.socket", "must not be empty".into()));
         }

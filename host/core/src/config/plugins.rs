@@ -96,6 +96,13 @@ pub struct PluginConfig {
     /// An embedded first-party plugin. Exactly one of `path` and `builtin`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub builtin: Option<Builtin>,
+    /// A component in an OCI registry, pinned by digest: `registry/repository[:tag]@sha256:<hex>`.
+    /// Exactly one of `path`, `builtin` and `oci`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oci: Option<String>,
+    /// For `oci`: `required` or `off`, overriding `[registry] verify`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<super::Verify>,
     /// The sha256 the `path` file must have (`sha256:<hex>` or `<hex>`): a file with any other
     /// content is refused before it is compiled. Built-ins are pinned by the binary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,6 +134,8 @@ impl PluginConfig {
         PluginConfig {
             path: None,
             builtin: Some(builtin),
+            oci: None,
+            verify: None,
             sha256: None,
             mode: PluginMode::default(),
             failure_policy: FailurePolicy::default(),
@@ -154,12 +163,13 @@ impl PluginConfig {
         }
     }
 
-    /// What the entry loads, for messages: the path or `builtin:<name>`.
+    /// What the entry loads, for messages: the path, `builtin:<name>` or the OCI reference.
     pub fn source(&self) -> String {
-        match (&self.path, self.builtin) {
-            (Some(path), _) => path.display().to_string(),
-            (None, Some(builtin)) => format!("builtin:{}", builtin.name()),
-            (None, None) => "<no path or builtin>".into(),
+        match (&self.path, self.builtin, &self.oci) {
+            (Some(path), _, _) => path.display().to_string(),
+            (None, Some(builtin), _) => format!("builtin:{}", builtin.name()),
+            (None, None, Some(reference)) => reference.clone(),
+            (None, None, None) => "<no path, builtin or oci>".into(),
         }
     }
 
@@ -207,24 +217,55 @@ pub fn baseline_plugins() -> Vec<PluginConfig> {
 
 impl PluginConfig {
     pub(super) fn validate(&self, at: &str) -> Result<(), Error> {
-        match (&self.path, self.builtin) {
-            (Some(path), None) if path.as_os_str().is_empty() => {
-                return Err(invalid(&format!("{at}.path"), "must not be empty".into()));
-            }
-            (Some(_), Some(_)) | (None, None) => {
+        let sources = [
+            self.path.is_some(),
+            self.builtin.is_some(),
+            self.oci.is_some(),
+        ];
+        if sources.iter().filter(|set| **set).count() != 1 {
+            return Err(invalid(
+                at,
+                "needs exactly one of `path` (a .wasm file), `builtin` (image-policy, seccomp, capabilities, secrets) or `oci` (a registry reference pinned by digest)".into(),
+            ));
+        }
+        if self
+            .path
+            .as_ref()
+            .is_some_and(|path| path.as_os_str().is_empty())
+        {
+            return Err(invalid(&format!("{at}.path"), "must not be empty".into()));
+        }
+        if self.verify.is_some() && self.oci.is_none() {
+            return Err(invalid(
+                &format!("{at}.verify"),
+                "applies to `oci` plugins (a `path` plugin is pinned with `sha256`)".into(),
+            ));
+        }
+        if let Some(reference) = &self.oci {
+            let pinned = reference
+                .rsplit_once("@sha256:")
+                .is_some_and(|(name, hex)| {
+                    !name.is_empty()
+                        && hex.len() == 64
+                        && hex
+                            .bytes()
+                            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                });
+            if !pinned {
                 return Err(invalid(
-                    at,
-                    "needs exactly one of `path` (a .wasm file) or `builtin` (image-policy, seccomp, capabilities, secrets)".into(),
+                    &format!("{at}.oci"),
+                    format!(
+                        "must be pinned by digest, `registry/repository[:tag]@sha256:<64 hex>` (`bulkhead plugin push` prints it), got {reference:?}: a tag can move"
+                    ),
                 ));
             }
-            _ => {}
         }
         if let Some(pin) = &self.sha256 {
             let hex = pin.strip_prefix("sha256:").unwrap_or(pin);
-            if self.builtin.is_some() {
+            if self.path.is_none() {
                 return Err(invalid(
                     &format!("{at}.sha256"),
-                    "pins a `path` plugin; built-ins are pinned by the bulkhead binary".into(),
+                    "pins a `path` plugin; built-ins are pinned by the bulkhead binary, `oci` references by their digest".into(),
                 ));
             }
             if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -299,6 +340,41 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("built-ins are pinned"), "{error}");
+    }
+
+    #[test]
+    fn an_oci_plugin_is_pinned_by_digest() {
+        let hex = "ab".repeat(32);
+        let pinned = entry(&format!(
+            "oci = \"127.0.0.1:5000/plugins/deny:1.0@sha256:{hex}\""
+        ))
+        .unwrap();
+        assert_eq!(
+            pinned.source(),
+            format!("127.0.0.1:5000/plugins/deny:1.0@sha256:{hex}")
+        );
+        assert_eq!(pinned.allowed_kinds(), TIGHTENING.into_iter().collect());
+        for bad in [
+            "127.0.0.1:5000/plugins/deny:1.0",
+            "registry.example/p@sha256:abc",
+            &format!("@sha256:{hex}"),
+            &format!("r.example/p@sha256:{}", "AB".repeat(32)),
+        ] {
+            let error = entry(&format!("oci = {bad:?}")).unwrap_err().to_string();
+            assert!(error.contains("plugins[0].oci"), "{bad}: {error}");
+        }
+        let error = entry(&format!(
+            "oci = \"r.example/p@sha256:{hex}\"\npath = \"/p.wasm\""
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("exactly one of"), "{error}");
+        let error = entry(&format!(
+            "oci = \"r.example/p@sha256:{hex}\"\nsha256 = \"{hex}\""
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("plugins[0].sha256"), "{error}");
     }
 
     #[test]

@@ -1,11 +1,13 @@
-//! Offline subcommands for plugin authors and operators: `bulkhead plugin test`, `new`, `bench`
-//! and `export-builtin`, and `bulkhead eval`. They run plugins through `bulkhead-runtime`,
-//! exactly as the daemon does, but never connect to containerd.
+//! Offline subcommands for plugin authors and operators: `bulkhead plugin test`, `new`, `bench`,
+//! `export-builtin`, `push`, `pull` and `sign`, and `bulkhead eval`. They run plugins through
+//! `bulkhead-runtime`, exactly as the daemon does, but never connect to containerd (`push`,
+//! `pull` and `sign` talk to a registry).
 
 pub mod bench;
 pub mod eval;
 pub mod export_builtin;
 pub mod plugin_test;
+pub mod registry;
 pub mod scaffold;
 
 use std::ffi::OsString;
@@ -28,6 +30,10 @@ pub enum PluginCommand {
     Bench(bench::BenchArgs),
     /// Write an embedded first-party plugin's component to a file.
     ExportBuiltin(export_builtin::ExportArgs),
+    /// Push a component to an OCI registry (Wasm artifact layout); prints the digest to pin.
+    Push(registry::PushArgs),
+    /// Pull a component from an OCI registry, verified by digest, into a file.
+    Pull(registry::PullArgs),
 }
 
 /// Limits shared by the offline commands, mirroring a plugin's per-plugin config.
@@ -107,6 +113,8 @@ pub fn plugin(command: PluginCommand) -> anyhow::Result<()> {
         PluginCommand::New(args) => scaffold::run(args),
         PluginCommand::Bench(args) => bench::run(args),
         PluginCommand::ExportBuiltin(args) => export_builtin::run(args),
+        PluginCommand::Push(args) => registry::push(args),
+        PluginCommand::Pull(args) => registry::pull(args),
     }
 }
 

@@ -1,0 +1,250 @@
+//! Pushing a component to a registry and pulling one, verified: the manifest must have the
+//! digest the reference pins, the Wasm layer the digest the manifest names, and both are
+//! bounded in size before they are read.
+
+use std::path::PathBuf;
+
+use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
+use oci_client::manifest::{OCI_IMAGE_MEDIA_TYPE, OciDescriptor, OciImageManifest};
+use oci_client::{Client, Reference};
+
+use crate::auth::Credentials;
+use crate::cache::Cache;
+use crate::transport::plain_http_allowed;
+use crate::{RegistryError, sha256_digest};
+
+/// The Wasm OCI artifact layout's config media type (CNCF TAG Runtime, wasm-oci).
+pub const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
+/// Its layer media type.
+pub const WASM_LAYER_MEDIA_TYPE: &str = "application/wasm";
+/// The older layer media type some tools still push (wasm-to-oci, Kubewarden); accepted on pull.
+pub const LEGACY_WASM_LAYER_MEDIA_TYPE: &str = "application/vnd.wasm.content.layer.v1+wasm";
+/// The largest component pulled (a plugin is tens or hundreds of KiB; a Python one ~20 MiB).
+pub const MAX_COMPONENT_BYTES: i64 = 64 << 20;
+/// The largest manifest read.
+pub const MAX_MANIFEST_BYTES: usize = 64 << 10;
+
+/// How the registry is reached.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryOptions {
+    /// Registries (`host:port` as references write them) that may be spoken to over plain
+    /// HTTP besides loopback ones.
+    pub insecure: Vec<String>,
+    /// Credentials per registry.
+    pub credentials: Credentials,
+    /// Where pulled components are kept; `None`: no cache.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// A component and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Component {
+    /// The Wasm bytes, verified.
+    pub wasm: Vec<u8>,
+    /// The manifest's digest: what a reference pins.
+    pub manifest_digest: String,
+    /// Whether it came from the cache rather than the registry.
+    pub from_cache: bool,
+}
+
+/// Pushes and pulls components.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    options: RegistryOptions,
+}
+
+impl Registry {
+    /// A registry client with `options`.
+    pub fn new(options: RegistryOptions) -> Registry {
+        Registry { options }
+    }
+
+    pub(crate) fn options(&self) -> &RegistryOptions {
+        &self.options
+    }
+
+    pub(crate) fn client(&self, reference: &Reference) -> Client {
+        let registry = reference.resolve_registry().to_string();
+        Client::new(ClientConfig {
+            protocol: if plain_http_allowed(&registry, &self.options.insecure) {
+                ClientProtocol::Http
+            } else {
+                ClientProtocol::Https
+            },
+            ..ClientConfig::default()
+        })
+    }
+
+    fn cache(&self) -> Option<Cache> {
+        self.options.cache_dir.as_ref().map(Cache::new)
+    }
+
+    /// Pushes `wasm` as a Wasm component artifact to `reference`; returns the manifest's digest,
+    /// read back from the registry.
+    pub async fn push(&self, wasm: &[u8], reference: &str) -> Result<String, RegistryError> {
+        let parsed = parse(reference)?;
+        let failed = |operation: &'static str, e: oci_client::errors::OciDistributionError| {
+            RegistryError::Registry {
+                reference: reference.to_string(),
+                operation,
+                reason: e.to_string(),
+            }
+        };
+        let layer_digest = sha256_digest(wasm);
+        // No timestamp: the same component gives the same config, and so the same digest.
+        let config = serde_json::json!({
+            "architecture": "wasm",
+            "os": "wasip2",
+            "layerDigests": [layer_digest],
+        });
+        let config = Config::new(
+            serde_json::to_vec(&config).unwrap_or_default(),
+            WASM_CONFIG_MEDIA_TYPE.to_string(),
+            None,
+        );
+        let layers = [ImageLayer::new(
+            wasm.to_vec(),
+            WASM_LAYER_MEDIA_TYPE.to_string(),
+            None,
+        )];
+        let client = self.client(&parsed);
+        let auth = self.auth(&parsed);
+        client
+            .push(&parsed, &layers, config, &auth, None)
+            .await
+            .map_err(|e| failed("push", e))?;
+        let (manifest, _) = client
+            .pull_manifest_raw(&parsed, &auth, &[OCI_IMAGE_MEDIA_TYPE])
+            .await
+            .map_err(|e| failed("reading the pushed manifest back", e))?;
+        let layer = wasm_layer(&manifest, reference)?;
+        if layer.digest != layer_digest {
+            return Err(RegistryError::DigestMismatch {
+                reference: reference.into(),
+                what: "wasm layer",
+                expected: layer_digest,
+                actual: layer.digest,
+            });
+        }
+        Ok(sha256_digest(&manifest))
+    }
+
+    /// Pulls the component `reference` names. A reference pinned by digest is served from the
+    /// cache when it is there and intact, without asking the registry; anything pulled is
+    /// verified and then cached.
+    pub async fn pull(&self, reference: &str) -> Result<Component, RegistryError> {
+        let parsed = parse(reference)?;
+        let pinned = parsed.digest().map(str::to_owned);
+        if let (Some(digest), Some(cache)) = (&pinned, self.cache())
+            && let Some(cached) = cache.get(digest)
+        {
+            return Ok(Component {
+                wasm: cached.wasm,
+                manifest_digest: digest.clone(),
+                from_cache: true,
+            });
+        }
+        let failed = |operation: &'static str, e: oci_client::errors::OciDistributionError| {
+            RegistryError::Registry {
+                reference: reference.to_string(),
+                operation,
+                reason: e.to_string(),
+            }
+        };
+        let client = self.client(&parsed);
+        let auth = self.auth(&parsed);
+        let (manifest, _) = client
+            .pull_manifest_raw(&parsed, &auth, &[OCI_IMAGE_MEDIA_TYPE])
+            .await
+            .map_err(|e| failed("pulling the manifest", e))?;
+        if manifest.len() > MAX_MANIFEST_BYTES {
+            return Err(RegistryError::NotAComponent {
+                reference: reference.into(),
+                reason: format!(
+                    "manifest of {} bytes, more than {MAX_MANIFEST_BYTES}",
+                    manifest.len()
+                ),
+            });
+        }
+        let manifest_digest = sha256_digest(&manifest);
+        if let Some(expected) = pinned
+            && manifest_digest != expected
+        {
+            return Err(RegistryError::DigestMismatch {
+                reference: reference.into(),
+                what: "manifest",
+                expected,
+                actual: manifest_digest,
+            });
+        }
+        let layer = wasm_layer(&manifest, reference)?;
+        let mut wasm = Vec::with_capacity(usize::try_from(layer.size).unwrap_or(0));
+        client
+            .pull_blob(&parsed, &layer, &mut wasm)
+            .await
+            .map_err(|e| failed("pulling the wasm layer", e))?;
+        let actual = sha256_digest(&wasm);
+        if actual != layer.digest {
+            return Err(RegistryError::DigestMismatch {
+                reference: reference.into(),
+                what: "wasm layer",
+                expected: layer.digest,
+                actual,
+            });
+        }
+        if let Some(cache) = self.cache() {
+            cache.put(&manifest, &wasm)?;
+        }
+        Ok(Component {
+            wasm,
+            manifest_digest,
+            from_cache: false,
+        })
+    }
+
+    pub(crate) fn auth(&self, reference: &Reference) -> oci_client::secrets::RegistryAuth {
+        self.options
+            .credentials
+            .for_registry(reference.resolve_registry())
+    }
+}
+
+fn parse(reference: &str) -> Result<Reference, RegistryError> {
+    reference
+        .parse::<Reference>()
+        .map_err(|e| RegistryError::Reference {
+            reference: reference.into(),
+            reason: e.to_string(),
+        })
+}
+
+/// The one Wasm layer of a manifest, with its size checked; `reference` names the artifact in
+/// errors.
+pub(crate) fn wasm_layer(manifest: &[u8], reference: &str) -> Result<OciDescriptor, RegistryError> {
+    let not = |reason: String| RegistryError::NotAComponent {
+        reference: reference.into(),
+        reason,
+    };
+    let manifest: OciImageManifest = serde_json::from_slice(manifest)
+        .map_err(|e| not(format!("the manifest is not an OCI image manifest: {e}")))?;
+    let [layer] = manifest.layers.as_slice() else {
+        return Err(not(format!(
+            "{} layers, where a component has exactly one",
+            manifest.layers.len()
+        )));
+    };
+    if layer.media_type != WASM_LAYER_MEDIA_TYPE && layer.media_type != LEGACY_WASM_LAYER_MEDIA_TYPE
+    {
+        return Err(not(format!(
+            "layer media type {:?}, not {WASM_LAYER_MEDIA_TYPE:?}",
+            layer.media_type
+        )));
+    }
+    if !(0..=MAX_COMPONENT_BYTES).contains(&layer.size) {
+        return Err(not(format!(
+            "a layer of {} bytes, more than {MAX_COMPONENT_BYTES}",
+            layer.size
+        )));
+    }
+    Ok(layer.clone())
+}
