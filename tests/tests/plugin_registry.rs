@@ -238,3 +238,59 @@ async fn bulkhead_runs_a_signed_plugin_pulled_by_digest_on_real_containers() -> 
     .await?;
     Ok(())
 }
+
+/// The author's path with the CLI alone: keygen, push, sign, verify and pull against the real
+/// registry; verification with a key that did not sign fails.
+#[tokio::test(flavor = "multi_thread")]
+async fn authors_publish_sign_and_verify_with_the_cli() -> anyhow::Result<()> {
+    let registry = Registry::start().await?;
+    let dir = tempfile::tempdir()?;
+    let bulkhead = |args: &[&str]| -> anyhow::Result<(bool, String)> {
+        let out = std::process::Command::new(bulkhead_e2e::bulkhead_binary()?)
+            .args(args)
+            .output()?;
+        Ok((
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        ))
+    };
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let tag = format!("{}/plugins/cli:1.0.0", registry.address());
+
+    let (ok, out) = bulkhead(&["plugin", "keygen", "--output", &path("author")])?;
+    assert!(ok, "{out}");
+    let (ok, _) = bulkhead(&["plugin", "keygen", "--output", &path("other")])?;
+    assert!(ok);
+    let (ok, out) = bulkhead(&["plugin", "push", bulkhead_test_plugins::SCRIPTED, &tag])?;
+    assert!(ok, "{out}");
+    let digest = out
+        .lines()
+        .find_map(|line| line.strip_prefix("digest: "))
+        .expect("push prints the digest")
+        .to_string();
+    assert!(
+        out.contains(&format!("@{digest}")),
+        "push prints the pinned reference: {out}"
+    );
+    let pinned = format!("{tag}@{digest}");
+
+    let (ok, out) = bulkhead(&["plugin", "sign", &tag, "--key", &path("author.key")])?;
+    assert!(ok, "{out}");
+    let (ok, out) = bulkhead(&["plugin", "verify", &pinned, "--key", &path("author.pub")])?;
+    assert!(ok, "{out}");
+    assert!(out.contains("verified"), "{out}");
+    let (ok, out) = bulkhead(&["plugin", "verify", &pinned, "--key", &path("other.pub")])?;
+    assert!(!ok, "verified with a key that did not sign: {out}");
+
+    let (ok, out) = bulkhead(&["plugin", "pull", &pinned, "-o", &path("pulled.wasm")])?;
+    assert!(ok, "{out}");
+    assert_eq!(
+        std::fs::read(path("pulled.wasm"))?,
+        std::fs::read(bulkhead_test_plugins::SCRIPTED)?
+    );
+    Ok(())
+}

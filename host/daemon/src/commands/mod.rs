@@ -1,7 +1,7 @@
 //! Offline subcommands for plugin authors and operators: `bulkhead plugin test`, `new`, `bench`,
-//! `export-builtin`, `push`, `pull` and `sign`, and `bulkhead eval`. They run plugins through
-//! `bulkhead-runtime`, exactly as the daemon does, but never connect to containerd (`push`,
-//! `pull` and `sign` talk to a registry).
+//! `export-builtin`, `push`, `pull`, `keygen`, `sign` and `verify`, and `bulkhead eval`. They run plugins through
+//! `bulkhead-runtime`, exactly as the daemon does, but never connect to containerd (the
+//! registry ones talk to a registry).
 
 pub mod bench;
 pub mod eval;
@@ -34,6 +34,12 @@ pub enum PluginCommand {
     Push(registry::PushArgs),
     /// Pull a component from an OCI registry, verified by digest, into a file.
     Pull(registry::PullArgs),
+    /// Make a cosign-compatible signing key pair (ECDSA P-256).
+    Keygen(registry::KeygenArgs),
+    /// Sign a component in a registry (stored where cosign stores signatures).
+    Sign(registry::SignArgs),
+    /// Check a component's signatures in a registry against public keys.
+    Verify(registry::VerifyArgs),
 }
 
 /// Limits shared by the offline commands, mirroring a plugin's per-plugin config.
@@ -115,6 +121,9 @@ pub fn plugin(command: PluginCommand) -> anyhow::Result<()> {
         PluginCommand::ExportBuiltin(args) => export_builtin::run(args),
         PluginCommand::Push(args) => registry::push(args),
         PluginCommand::Pull(args) => registry::pull(args),
+        PluginCommand::Keygen(args) => registry::keygen(args),
+        PluginCommand::Sign(args) => registry::sign(args),
+        PluginCommand::Verify(args) => registry::verify(args),
     }
 }
 
