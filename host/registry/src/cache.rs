@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::transfer::wasm_layer;
+use crate::artifact::{Signature, wasm_layer};
 use crate::{RegistryError, is_sha256_digest, sha256_digest};
 
 /// A cache directory.
@@ -48,10 +48,7 @@ impl Cache {
     }
 
     /// The signatures last fetched for `manifest_digest` (verified by the caller on every use).
-    pub fn get_signatures(
-        &self,
-        manifest_digest: &str,
-    ) -> Option<Vec<crate::signatures::Signature>> {
+    pub fn get_signatures(&self, manifest_digest: &str) -> Option<Vec<Signature>> {
         let bytes = std::fs::read(self.path("signatures", manifest_digest)?).ok()?;
         let entries: Vec<(String, String)> = serde_json::from_slice(&bytes).ok()?;
         Some(
@@ -66,7 +63,7 @@ impl Cache {
     pub fn put_signatures(
         &self,
         manifest_digest: &str,
-        signatures: &[crate::signatures::Signature],
+        signatures: &[Signature],
     ) -> Result<(), RegistryError> {
         let entries: Vec<(String, &String)> = signatures
             .iter()

@@ -2,6 +2,7 @@
 //! `application/vnd.wasm.config.v0+json`, one `application/wasm` layer), so components
 //! published by other tools load and bulkhead's load elsewhere.
 //!
+//! - [`artifact`]: what a Wasm plugin artifact's manifest must hold, and its limits;
 //! - [`transfer`]: push a component, pull one — every byte checked against the digests that
 //!   name it before it is handed on;
 //! - [`cache`]: the content-addressed store on disk a pulled component is kept in, verified
@@ -11,6 +12,7 @@
 //! - [`transport`]: which registries may be spoken to in plain HTTP (loopback, or the ones the
 //!   operator names).
 
+pub mod artifact;
 pub mod auth;
 pub mod cache;
 mod error;

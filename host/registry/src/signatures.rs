@@ -15,11 +15,9 @@ use oci_client::client::{Config, ImageLayer};
 use oci_client::manifest::{OCI_IMAGE_MEDIA_TYPE, OciImageManifest};
 
 use crate::RegistryError;
+use crate::artifact::Signature;
 use crate::cache::Cache;
 use crate::transfer::Registry;
-
-/// One signature: the signed payload and the base64 signature over it.
-pub type Signature = (Vec<u8>, String);
 
 impl Registry {
     /// The signatures of the artifact `manifest_digest` in `reference`'s repository: from the
