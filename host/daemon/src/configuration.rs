@@ -234,6 +234,7 @@ fn pull_components(config: &Config) -> anyhow::Result<HashMap<usize, Vec<u8>>> {
         insecure: config.registry.insecure.clone(),
         credentials,
         cache_dir: (!cache_dir.as_os_str().is_empty()).then(|| cache_dir.join("oci")),
+        ..RegistryOptions::default()
     });
     // Its own thread and runtime: callers are the daemon's async start, a reload's blocking
     // task and the offline commands alike.

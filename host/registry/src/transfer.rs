@@ -16,6 +16,11 @@ use crate::cache::Cache;
 use crate::transport::plain_http_allowed;
 use crate::{RegistryError, sha256_digest};
 
+/// Longest wait for a connection to a registry.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Longest wait for the next bytes of an answer.
+pub const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// How the registry is reached.
 #[derive(Debug, Clone, Default)]
 pub struct RegistryOptions {
@@ -26,6 +31,10 @@ pub struct RegistryOptions {
     pub credentials: Credentials,
     /// Where pulled components are kept; `None`: no cache.
     pub cache_dir: Option<PathBuf>,
+    /// Longest wait for a connection; `None`: [`CONNECT_TIMEOUT`].
+    pub connect_timeout: Option<std::time::Duration>,
+    /// Longest wait for the next bytes of an answer; `None`: [`READ_TIMEOUT`].
+    pub read_timeout: Option<std::time::Duration>,
 }
 
 /// A component and where it came from.
@@ -63,6 +72,10 @@ impl Registry {
             } else {
                 ClientProtocol::Https
             },
+            // A registry that stops answering fails the pull instead of holding bulkhead's
+            // start (or a reload) forever.
+            connect_timeout: Some(self.options.connect_timeout.unwrap_or(CONNECT_TIMEOUT)),
+            read_timeout: Some(self.options.read_timeout.unwrap_or(READ_TIMEOUT)),
             ..ClientConfig::default()
         })
     }
@@ -208,4 +221,35 @@ fn parse(reference: &str) -> Result<Reference, RegistryError> {
             reference: reference.into(),
             reason: e.to_string(),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_registry_that_never_answers_fails_the_pull_in_bounded_time() {
+        // Accepts connections and never writes a byte.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let _silent = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        let registry = Registry::new(RegistryOptions {
+            read_timeout: Some(std::time::Duration::from_millis(200)),
+            ..RegistryOptions::default()
+        });
+        let reference = format!("{address}/plugins/stuck@sha256:{}", "a".repeat(64));
+        let pulled = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            registry.pull(&reference),
+        )
+        .await
+        .expect("the pull waited for a silent registry");
+        let error = pulled.unwrap_err().to_string();
+        assert!(error.contains("stuck"), "{error}");
+    }
 }

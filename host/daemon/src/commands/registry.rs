@@ -37,7 +37,7 @@ impl RegistryArgs {
         Ok(Registry::new(RegistryOptions {
             insecure: self.insecure.clone(),
             credentials,
-            cache_dir: None,
+            ..RegistryOptions::default()
         }))
     }
 }
