@@ -27,7 +27,7 @@ pub fn seccomp_to_oci(profile: &SeccompProfile) -> Result<LinuxSeccomp, String> 
     let mut root = Map::new();
     root.insert(
         "defaultAction".into(),
-        Value::String(json_name(&profile.default_action)),
+        Value::String(profile.default_action.oci_name().into()),
     );
     if let Some(errno) = profile.default_errno {
         root.insert("defaultErrnoRet".into(), json!(errno));
@@ -41,7 +41,10 @@ pub fn seccomp_to_oci(profile: &SeccompProfile) -> Result<LinuxSeccomp, String> 
         .map(|rule| {
             let mut entry = Map::new();
             entry.insert("names".into(), json!(rule.names));
-            entry.insert("action".into(), Value::String(json_name(&rule.action)));
+            entry.insert(
+                "action".into(),
+                Value::String(rule.action.oci_name().into()),
+            );
             if let Some(errno) = rule.errno {
                 entry.insert("errnoRet".into(), json!(errno));
             }
@@ -54,7 +57,7 @@ pub fn seccomp_to_oci(profile: &SeccompProfile) -> Result<LinuxSeccomp, String> 
                             "index": arg.index,
                             "value": arg.value,
                             "valueTwo": arg.value_two,
-                            "op": json_name(&arg.op),
+                            "op": arg.op.oci_name(),
                         })
                     })
                     .collect();
@@ -123,14 +126,6 @@ pub fn capabilities_to_oci<'a>(caps: impl IntoIterator<Item = &'a Capability>) -
     caps.into_iter()
         .filter_map(|cap| serde_json::from_value(Value::String(cap.name().to_string())).ok())
         .collect()
-}
-
-/// The JSON string a value serializes to: its OCI constant name (`SCMP_ACT_ERRNO`).
-fn json_name<T: serde::Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(Value::String(name)) => name,
-        other => format!("{other:?}"),
-    }
 }
 
 #[cfg(test)]
