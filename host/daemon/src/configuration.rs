@@ -12,10 +12,9 @@ use anyhow::{Context as _, bail};
 use bulkhead_core::config::{Config, PluginConfig, Verify};
 use bulkhead_core::seccomp_profiles::HeldProfiles;
 use bulkhead_registry::auth::Credentials;
-use bulkhead_registry::{Registry, RegistryOptions};
+use bulkhead_registry::{Registry, RegistryOptions, sha256_digest};
 use bulkhead_runtime::{PluginLimits, Runtime, RuntimeOptions};
 use bulkhead_signature::{PublicKey, verify_any};
-use sha2::{Digest, Sha256};
 
 use crate::engine::chain::{Chain, ChainPlugin};
 
@@ -88,7 +87,7 @@ impl ConfigSource {
                     .with_context(|| format!("config file {} is not UTF-8", path.display()))?;
                 let config = Config::from_toml(&text)
                     .with_context(|| format!("invalid config file {}", path.display()))?;
-                (config, digest_of(&bytes))
+                (config, sha256_digest(&bytes))
             }
             None => (Config::default(), "default".to_string()),
         };
@@ -101,14 +100,8 @@ impl ConfigSource {
         self.path
             .as_ref()
             .and_then(|path| std::fs::read(path).ok())
-            .map(|bytes| digest_of(&bytes))
+            .map(|bytes| sha256_digest(&bytes))
     }
-}
-
-fn digest_of(bytes: &[u8]) -> String {
-    let hash = Sha256::digest(bytes);
-    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
 }
 
 /// Loads every `[[plugins]]` entry into one sandbox, in order. Errors name the entry and file.
@@ -283,7 +276,7 @@ fn check_pin(entry: &PluginConfig, wasm: &[u8]) -> anyhow::Result<()> {
     let Some(pinned) = entry.pinned_digest() else {
         return Ok(());
     };
-    let actual = digest_of(wasm);
+    let actual = sha256_digest(wasm);
     if actual != pinned {
         bail!("the file's digest is {actual}, not the pinned {pinned} (sha256): refused");
     }
@@ -346,7 +339,7 @@ mod tests {
     #[test]
     fn a_pinned_plugin_loads_only_with_the_pinned_content() {
         let wasm = std::fs::read(bulkhead_test_plugins::SCRIPTED).unwrap();
-        let right = digest_of(&wasm);
+        let right = sha256_digest(&wasm);
         let wrong = format!("sha256:{}", "0".repeat(64));
         let cache = tempfile::tempdir().unwrap();
         let config = |pins: [&str; 2]| {
